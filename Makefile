@@ -1,0 +1,44 @@
+# Two entry points for a fresh machine: `make pipeline` (the whole job) and `make test`.
+# Both create .venv when missing and install the pinned dependencies (idempotent).
+
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.claimtrace-installed
+
+export HF_HUB_OFFLINE ?= 1
+export TRANSFORMERS_NO_ADVISORY_WARNINGS ?= 1
+
+.PHONY: install pipeline test browser lock clean-venv
+
+# torch first, on its own: `torch==2.13.0` takes the CPU wheel from the machine's local wheel
+# folder, while resolving it together with the rest could pull a multi-GB CUDA build.
+# requirements.lock pins the whole tree and is installed with --no-deps (see requirements.in).
+$(STAMP): requirements.lock pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q --no-deps -r requirements.lock
+	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
+	touch $@
+
+install: $(STAMP)
+
+# Debian's chromium for the browser test (the Playwright browser download cannot work offline).
+browser:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
+	  else echo "chromium missing: run 'sudo apt-get install chromium' (the browser test is skipped)"; fi; \
+	fi
+
+pipeline: install
+	$(BIN)/dvc repro
+
+test: install browser
+	$(BIN)/python -m pytest
+
+# Regenerate the lock after changing requirements.in (torch and this package are installed apart).
+lock:
+	$(BIN)/python -m pip freeze --all --exclude-editable | grep -v -E '^(torch|claimtrace)[= ]' > requirements.lock
+
+clean-venv:
+	rm -rf $(VENV)
