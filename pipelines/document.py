@@ -206,11 +206,18 @@ def write_jsonl(path: str | os.PathLike[str], records: Iterable[dict[str, Any]])
                 f.write(json.dumps(rec, ensure_ascii=False, sort_keys=True))
                 f.write("\n")
                 n += 1
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual mode
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return n
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def read_jsonl(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:

@@ -1,0 +1,99 @@
+"""FNC-1 headline/body stance pairs -> StancePairs (claim = headline, context = body).
+
+Row order is kept and ids are ``fnc1:<split>:<row>`` (row = 0-based data row), because the
+anchor systems' predictions (fnc1/anchors/) are row-aligned with competition_test_stances.csv.
+The competition test split is for evaluation only; nothing here mixes it into training.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from pathlib import Path
+
+from pipelines.corpora import CorpusError
+from pipelines.document import StancePair, validate_pair
+
+FILES: dict[str, tuple[str, str]] = {
+    "train": ("train_stances.csv", "train_bodies.csv"),
+    "test": ("competition_test_stances.csv", "competition_test_bodies.csv"),
+}
+STANCE_MAP: dict[str, str] = {
+    "agree": "asserts",
+    "disagree": "denies",
+    "discuss": "unconfirmed",
+    "unrelated": "unrelated",
+}
+
+
+def _rows(path: Path, columns: tuple[str, ...]) -> Iterator[tuple[int, dict[str, str]]]:
+    """(row number, row) from a CSV with a header; bodies contain newlines and quotes."""
+    if not path.is_file():
+        raise CorpusError(
+            f"{path}: missing (run `fetch` or set CLAIMTRACE_DATA_MIRROR)"
+        )
+    with open(path, encoding="utf-8", newline="") as f:
+        try:
+            reader = csv.DictReader(f)
+            missing = [c for c in columns if c not in (reader.fieldnames or ())]
+            if missing:
+                raise CorpusError(
+                    f"{path}: missing columns {missing} (has {reader.fieldnames})"
+                )
+            for i, row in enumerate(reader):
+                empty = [c for c in columns if not (row.get(c) or "").strip()]
+                if empty:
+                    raise CorpusError(f"{path}: row {i + 1}: empty {empty}")
+                yield i, row
+        except UnicodeDecodeError as e:
+            raise CorpusError(
+                f"{path}: not UTF-8 ({e.reason}); re-fetch the corpus"
+            ) from e
+        except csv.Error as e:
+            raise CorpusError(
+                f"{path}: line {reader.line_num}: not valid CSV ({e})"
+            ) from e
+
+
+def read_bodies(path: Path) -> dict[str, str]:
+    bodies: dict[str, str] = {}
+    for i, row in _rows(path, ("Body ID", "articleBody")):
+        if row["Body ID"] in bodies:
+            raise CorpusError(
+                f"{path}: row {i + 1}: Body ID {row['Body ID']} appears twice"
+            )
+        bodies[row["Body ID"]] = row["articleBody"]
+    return bodies
+
+
+def load_fnc1(root: str | Path, split: str) -> Iterator[StancePair]:
+    """Yield the pairs of ``split`` (train|test) in file order; ``root`` is the fnc1/ folder.
+
+    An unknown stance label or a Body ID without a body raises :class:`CorpusError` naming the
+    file and row (1-based data row, header excluded).
+    """
+    if split not in FILES:
+        raise ValueError(f"FNC-1 split {split!r} not in {sorted(FILES)}")
+    root = Path(root)
+    stances_file, bodies_file = (root / name for name in FILES[split])
+    bodies = read_bodies(bodies_file)
+    for i, row in _rows(stances_file, ("Headline", "Body ID", "Stance")):
+        label, body_id = row["Stance"], row["Body ID"]
+        if label not in STANCE_MAP:
+            raise CorpusError(
+                f"{stances_file}: row {i + 1}: unknown stance {label!r} (expected {sorted(STANCE_MAP)})"
+            )
+        if body_id not in bodies:
+            raise CorpusError(
+                f"{stances_file}: row {i + 1}: Body ID {body_id!r} has no body in {bodies_file}"
+            )
+        yield validate_pair(
+            StancePair(
+                id=f"fnc1:{split}:{i}",
+                claim=row["Headline"],
+                context=bodies[body_id],
+                stance=STANCE_MAP[label],
+                group=f"fnc1:body:{body_id}",
+                origin=f"fnc1:{stances_file.name}:row={i + 1}",
+            )
+        )
