@@ -1,0 +1,185 @@
+"""``claimtrace studio``: run a local Label Studio and sync the corpus with it (thin wrappers)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from pipelines.document import read_articles, read_documents, write_documents, write_jsonl
+from pipelines.report import stage
+from pipelines.studio import server as srv
+from pipelines.studio.server import StudioError
+
+app = typer.Typer(help="Label Studio: start a local server, push articles, pull annotations.", no_args_is_help=True)
+
+DataDir = Annotated[Path, typer.Option(help="Label Studio data dir (SQLite, uploads, pidfile, log).")]
+Project = Annotated[str, typer.Option(help="Project title (created if missing).")]
+
+
+def _fail(e: Exception) -> typer.Exit:
+    typer.echo(f"error: {e}", err=True)
+    return typer.Exit(code=1)
+
+
+@app.command()
+def up(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = srv.DEFAULT_PORT,
+    data_dir: DataDir = srv.DEFAULT_DATA_DIR,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the API (first start runs migrations).")] = 300,
+) -> None:
+    """Start Label Studio in the background and wait until its API answers."""
+    running = srv.read_pidfile(data_dir)
+    if running is not None and running.is_label_studio():
+        typer.echo(f"already running: {running.url} (pid {running.pid})")
+        return
+    creds = srv.ensure_credentials()
+    try:
+        server = srv.start(data_dir, port, creds)
+    except StudioError as e:
+        raise _fail(e) from e
+    srv.write_pidfile(server)
+    try:
+        seconds = srv.wait_ready(server, creds["LABEL_STUDIO_USER_TOKEN"], timeout)
+    except StudioError as e:
+        server.stop()  # leave no half-started server behind
+        (data_dir / srv.PIDFILE).unlink(missing_ok=True)
+        raise _fail(e) from e
+    typer.echo(
+        f"Label Studio is up at {server.url} (pid {server.pid}, ready in {seconds:.0f}s); "
+        f"log in as {creds['LABEL_STUDIO_USERNAME']} (password in .env), API token {srv.mask(creds['LABEL_STUDIO_USER_TOKEN'])}"
+    )
+
+
+@app.command()
+def down(data_dir: DataDir = srv.DEFAULT_DATA_DIR) -> None:
+    """Stop the server that `up` started (and only that one)."""
+    server = srv.read_pidfile(data_dir)
+    if server is None or not server.is_label_studio():
+        typer.echo("not running")
+    else:
+        server.stop()
+        typer.echo(f"stopped pid {server.pid}")
+    (data_dir / srv.PIDFILE).unlink(missing_ok=True)
+
+
+@app.command()
+def status(data_dir: DataDir = srv.DEFAULT_DATA_DIR) -> None:
+    """Say which Label Studio push/pull would use and whether it answers."""
+    from pipelines.studio.client import connect
+
+    local = srv.read_pidfile(data_dir)
+    if local is not None:
+        typer.echo(
+            f"local server: pid {local.pid} {'running' if local.is_label_studio() else 'NOT running (stale pidfile)'} at {local.url}"
+        )
+    try:
+        url, key = srv.connection(data_dir)
+        client = connect(url, key)
+        me = client.users.whoami()
+    except StudioError as e:
+        raise _fail(e) from e
+    typer.echo(f"API OK at {url} as {me.email} (key {srv.mask(key)})")
+
+
+@app.command()
+def push(
+    articles: Annotated[Path, typer.Option(help="Articles JSONL (ingest output).")] = Path(
+        "data/corpus/articles.jsonl"
+    ),
+    project: Project = "claimtrace",
+    predictions: Annotated[str, typer.Option(help="Pre-annotations: rules, model or none.")] = "rules",
+    batch_size: Annotated[int, typer.Option(help="Tasks per import request.")] = 500,
+    data_dir: DataDir = srv.DEFAULT_DATA_DIR,
+) -> None:
+    """Create/update the project and import the articles it does not have yet (safe to rerun)."""
+    from pipelines.studio.client import connect, get_predictor
+    from pipelines.studio.client import push as do_push
+
+    if not articles.exists():
+        raise _fail(FileNotFoundError(f"{articles} not found: run `dvc repro ingest` or pass --articles"))
+    with stage("studio push") as counts:
+        try:
+            predictor = None if predictions == "none" else get_predictor(predictions)
+            client = connect(*srv.connection(data_dir))
+            result = do_push(client, list(read_articles(articles)), project, predictor, batch_size)
+        except StudioError as e:
+            raise _fail(e) from e
+        counts.update({k: v for k, v in result.items() if k != "seconds"})
+    if result["changed_articles"]:
+        typer.echo(
+            f"{result['changed_articles']} article(s) changed text since their import: new tasks created, "
+            f"{result['stale_tasks_flagged']} old task(s) kept and flagged 'stale'",
+            err=True,
+        )
+
+
+@app.command()
+def pull(
+    out: Annotated[
+        Path, typer.Option(help="Output folder (annotations.jsonl, stale.jsonl, skipped.jsonl, report.json).")
+    ] = Path("data/annotations"),
+    project: Project = "claimtrace",
+    dvc_add: Annotated[bool, typer.Option(help="Run `dvc add` on the output folder (inside a DVC repo).")] = True,
+    data_dir: DataDir = srv.DEFAULT_DATA_DIR,
+) -> None:
+    """Export the project (full JSON, with relations) and write its annotations as Documents."""
+    from pipelines.studio.client import connect
+    from pipelines.studio.client import pull as do_pull
+
+    with stage("studio pull") as counts:
+        t0 = time.perf_counter()
+        try:
+            result = do_pull(connect(*srv.connection(data_dir)), project)
+        except StudioError as e:
+            raise _fail(e) from e
+        report = {"project": project, "counts": dict(result.stats.counts), "skipped": result.stats.skipped}
+        out.mkdir(parents=True, exist_ok=True)
+        errors_path = out / "pull-errors.json"
+        if result.errors:
+            # the previous pull's files stay as they were: a partial export is never written
+            errors_path.write_text(json.dumps({**report, "errors": result.errors}, indent=2) + "\n", encoding="utf-8")
+            typer.echo(f"error: {len(result.errors)} annotation(s) cannot be converted; nothing written", err=True)
+            for e in result.errors[:20]:
+                typer.echo(f"  {e}", err=True)
+            typer.echo(f"fix them in Label Studio and pull again (all errors: {errors_path})", err=True)
+            raise typer.Exit(code=1)
+        errors_path.unlink(missing_ok=True)
+        write_documents(out / "annotations.jsonl", result.documents)
+        write_documents(out / "stale.jsonl", result.stale)
+        write_jsonl(out / "skipped.jsonl", result.stats.skipped)
+        report["seconds"] = round(time.perf_counter() - t0, 2)
+        (out / "report.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        counts.update(result.stats.counts)
+        root = _dvc_root(out) if dvc_add else None
+        if root is not None:
+            target = out.absolute().relative_to(root)
+            subprocess.run([sys.executable, "-m", "dvc", "add", str(target)], cwd=root, check=True)
+            counts["dvc_add"] = str(target)
+
+
+def _dvc_root(path: Path) -> Path | None:
+    """The DVC repo holding ``path`` (the nearest folder above it with a ``.dvc/``), if any."""
+    return next((p for p in path.absolute().parents if (p / ".dvc").is_dir()), None)
+
+
+@app.command()
+def agreement(
+    annotations: Annotated[Path, typer.Option(help="Pulled annotations (Documents JSONL).")] = Path(
+        "data/annotations/annotations.jsonl"
+    ),
+    out: Annotated[Path | None, typer.Option(help="Also write the report here (JSON).")] = None,
+) -> None:
+    """Inter-annotator agreement on the pulled annotations."""
+    from pipelines.agreement import report
+
+    result = report(list(read_documents(annotations)))
+    text = json.dumps(result, indent=2, sort_keys=True, default=str)
+    if out is not None:
+        out.write_text(text + "\n", encoding="utf-8")
+    typer.echo(text)

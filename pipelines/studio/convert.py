@@ -1,0 +1,293 @@
+"""Pure conversions between the document model and Label Studio task / prediction / annotation JSON.
+
+Offsets: our spans use Python code points. Label Studio's ``<Text>`` tag stores ``start``/``end``
+in :data:`LS_OFFSET_UNIT` (code points since label-studio-frontend#308; older releases used
+JavaScript UTF-16 code units). Every crossing of that boundary goes through :func:`to_ls_offset`
+and :func:`from_ls_offset`, so flipping the constant is the only change if the unit differs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pipelines.document import (
+    LABELS,
+    STANCES,
+    AnnotationSet,
+    Article,
+    Document,
+    DocumentError,
+    Relation,
+    Span,
+    validate,
+)
+from pipelines.studio.config import LABELS_NAME, TEXT_NAME
+
+OffsetUnit = Literal["codepoint", "utf16"]
+LS_OFFSET_UNIT: OffsetUnit = "codepoint"
+
+# task data keys (besides "text") that tie a task back to the corpus
+ARTICLE_KEYS: tuple[str, ...] = ("title", "publisher", "date", "url")
+
+
+# --- offsets -----------------------------------------------------------------------------------
+
+
+def _utf16_len(s: str) -> int:
+    return len(s.encode("utf-16-le")) // 2
+
+
+def codepoint_to_utf16(text: str, index: int) -> int:
+    return _utf16_len(text[:index])
+
+
+def utf16_to_codepoint(text: str, unit_index: int) -> int:
+    """Code-point index of a UTF-16 offset; raises ValueError if it points inside a surrogate pair."""
+    units = 0
+    for i, ch in enumerate(text):
+        if units == unit_index:
+            return i
+        units += 2 if ord(ch) > 0xFFFF else 1
+        if units > unit_index:
+            raise ValueError(f"UTF-16 offset {unit_index} falls inside the surrogate pair of character {i}")
+    if units == unit_index:
+        return len(text)
+    raise ValueError(f"UTF-16 offset {unit_index} is past the end of the text ({units} units)")
+
+
+def to_ls_offset(text: str, index: int, unit: OffsetUnit = LS_OFFSET_UNIT) -> int:
+    return index if unit == "codepoint" else codepoint_to_utf16(text, index)
+
+
+def from_ls_offset(text: str, offset: int, unit: OffsetUnit = LS_OFFSET_UNIT) -> int:
+    if unit == "codepoint":
+        if not 0 <= offset <= len(text):
+            raise ValueError(f"offset {offset} outside the text (length {len(text)})")
+        return offset
+    return utf16_to_codepoint(text, offset)
+
+
+def _other(unit: OffsetUnit) -> OffsetUnit:
+    return "utf16" if unit == "codepoint" else "codepoint"
+
+
+# --- push: corpus -> Label Studio --------------------------------------------------------------
+
+
+def content_hash(text: str) -> str:
+    """Hash of the exact text (unlike ``article_id``, no normalisation): any edit changes it."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def annotation_to_result(text: str, ann: AnnotationSet, unit: OffsetUnit = LS_OFFSET_UNIT) -> list[dict[str, Any]]:
+    """Spans -> ``labels`` regions, relations -> ``relation`` items (region ids = our span ids)."""
+    result: list[dict[str, Any]] = []
+    for span in ann.spans:
+        region: dict[str, Any] = {
+            "id": span.id,
+            "from_name": LABELS_NAME,
+            "to_name": TEXT_NAME,
+            "type": "labels",
+            "value": {
+                "start": to_ls_offset(text, span.start, unit),
+                "end": to_ls_offset(text, span.end, unit),
+                "text": span.text,
+                "labels": [span.label],
+            },
+        }
+        if span.score is not None:
+            region["score"] = span.score
+        result.append(region)
+    for rel in ann.relations:
+        result.append(
+            {
+                "type": "relation",
+                "from_id": rel.source,
+                "to_id": rel.claim,
+                "direction": "right",
+                "labels": [rel.stance],
+            }
+        )
+    return result
+
+
+def prediction_json(
+    text: str, ann: AnnotationSet, model_version: str, unit: OffsetUnit = LS_OFFSET_UNIT
+) -> dict[str, Any]:
+    """A Label Studio prediction; its score is the mean span score (absent when no span has one)."""
+    scores = [s.score for s in ann.spans if s.score is not None]
+    pred: dict[str, Any] = {"model_version": model_version, "result": annotation_to_result(text, ann, unit)}
+    if scores:
+        pred["score"] = sum(scores) / len(scores)
+    return pred
+
+
+def article_to_task(
+    article: Article, predictions: tuple[tuple[AnnotationSet, str], ...] = (), unit: OffsetUnit = LS_OFFSET_UNIT
+) -> dict[str, Any]:
+    """Task JSON for the import API; ``predictions`` pairs each AnnotationSet with its model_version."""
+    data: dict[str, Any] = {"text": article.text, "article_id": article.id, "content_hash": content_hash(article.text)}
+    for key in ARTICLE_KEYS:
+        data[key] = getattr(article, key)
+    task: dict[str, Any] = {"data": data}
+    if predictions:
+        task["predictions"] = [prediction_json(article.text, ann, version, unit) for ann, version in predictions]
+    return task
+
+
+# --- pull: Label Studio -> corpus --------------------------------------------------------------
+
+
+@dataclass
+class PullStats:
+    """What the conversion met, so nothing is dropped silently (written to ``report.json``)."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+    skipped: list[dict[str, Any]] = field(default_factory=list)
+
+
+def task_article(task: dict[str, Any]) -> Article:
+    data = task.get("data") or {}
+    if "text" not in data or "article_id" not in data:
+        raise DocumentError(
+            str(data.get("article_id", "")),
+            f"task {task.get('id')}: data has no 'text'/'article_id' (not pushed by claimtrace?)",
+        )
+    return Article(id=data["article_id"], text=data["text"], **{k: data.get(k) for k in ARTICLE_KEYS})
+
+
+def _where(task_id: Any, ann_id: Any) -> str:
+    return f"task {task_id}, annotation {ann_id}"
+
+
+def region_to_span(
+    text: str, region: dict[str, Any], where: str, doc_id: str, stats: PullStats, unit: OffsetUnit = LS_OFFSET_UNIT
+) -> Span:
+    """One ``labels`` region -> Span; offsets converted once and checked against the region's text."""
+    value = region.get("value") or {}
+    rid = str(region.get("id"))
+    labels = value.get("labels") or []
+    if len(labels) != 1 or labels[0] not in LABELS:
+        raise DocumentError(doc_id, f"{where}: region has labels {labels!r}, expected exactly one of {LABELS}", rid)
+    raw_start, raw_end = value.get("start"), value.get("end")
+    if not isinstance(raw_start, int) or not isinstance(raw_end, int):
+        raise DocumentError(doc_id, f"{where}: region has non-integer offsets {raw_start!r}, {raw_end!r}", rid)
+    want = value.get("text")
+    tried = []
+    for candidate in (unit, _other(unit)):
+        try:
+            start, end = from_ls_offset(text, raw_start, candidate), from_ls_offset(text, raw_end, candidate)
+        except ValueError as e:
+            tried.append(f"{candidate}: {e}")
+            continue
+        if want is None:
+            # no stored text to check against (e.g. a region created through the API without it)
+            stats.counts["spans_without_text"] += 1
+            want = text[start:end]
+        if text[start:end] == want:
+            if candidate != unit:
+                stats.counts[f"spans_{candidate}_offsets"] += 1
+            return Span(id=rid, label=labels[0], start=start, end=end, text=want, score=region.get("score"))
+        tried.append(f"{candidate}: text there is {text[start:end]!r}")
+    raise DocumentError(
+        doc_id,
+        f"{where}: offsets [{raw_start}, {raw_end}) do not match the region text {want!r} "
+        f"({'; '.join(tried)}); fix the region in Label Studio",
+        rid,
+    )
+
+
+def result_to_annotation(
+    task: dict[str, Any],
+    annotation: dict[str, Any],
+    annotator: str,
+    stats: PullStats,
+    unit: OffsetUnit = LS_OFFSET_UNIT,
+) -> AnnotationSet:
+    """One Label Studio annotation -> one gold AnnotationSet (validated)."""
+    article = task_article(task)
+    where = _where(task.get("id"), annotation.get("id"))
+    spans: list[Span] = []
+    relations: list[Relation] = []
+    for item in annotation.get("result") or []:
+        kind = item.get("type")
+        if kind == "labels" and item.get("from_name") == LABELS_NAME:
+            spans.append(region_to_span(article.text, item, where, article.id, stats, unit))
+        elif kind != "relation":
+            raise DocumentError(
+                article.id, f"{where}: unexpected result item type {kind!r} from {item.get('from_name')!r}"
+            )
+    by_id = {s.id: s for s in spans}
+    for item in annotation.get("result") or []:
+        if item.get("type") != "relation":
+            continue
+        a, b = str(item.get("from_id")), str(item.get("to_id"))
+        labels = item.get("labels") or []
+        if len(labels) != 1 or labels[0] not in STANCES:
+            raise DocumentError(
+                article.id, f"{where}: relation {a} -> {b} has labels {labels!r}, expected exactly one of {STANCES}"
+            )
+        ends = (by_id.get(a), by_id.get(b))
+        if None in ends:
+            raise DocumentError(article.id, f"{where}: relation {a} -> {b} names a region that does not exist")
+        kinds = (ends[0].label, ends[1].label)  # type: ignore[union-attr]
+        if kinds == ("Claim", "Source"):
+            # the link is drawn either way in the UI; its meaning is always Source -> Claim
+            a, b = b, a
+            stats.counts["relations_drawn_claim_to_source"] += 1
+        elif kinds != ("Source", "Claim"):
+            raise DocumentError(
+                article.id,
+                f"{where}: relation {a} -> {b} links {kinds[0]} to {kinds[1]}; only Source -> Claim is allowed",
+            )
+        relations.append(Relation(source=a, claim=b, stance=labels[0]))
+    ann = AnnotationSet(
+        annotator=annotator,
+        provenance="gold",
+        spans=tuple(spans),
+        relations=tuple(relations),
+        created_at=annotation.get("created_at"),
+        origin=f"label-studio:task={task.get('id')},annotation={annotation.get('id')}",
+    )
+    validate(Document(article, (ann,)))
+    return ann
+
+
+def annotator_name(completed_by: Any, users: dict[int, str]) -> str:
+    """E-mail of the annotating user (export gives an id or a user dict)."""
+    if isinstance(completed_by, dict):
+        return str(completed_by.get("email") or users.get(completed_by.get("id"), f"user:{completed_by.get('id')}"))
+    return users.get(completed_by, f"user:{completed_by}")
+
+
+def task_to_document(
+    task: dict[str, Any], users: dict[int, str], stats: PullStats, unit: OffsetUnit = LS_OFFSET_UNIT
+) -> Document:
+    """A fully exported task -> Document with one gold AnnotationSet per submitted annotation.
+
+    Skipped (cancelled) annotations go to ``stats.skipped``; drafts are not annotations and are
+    only counted.
+    """
+    article = task_article(task)
+    sets = []
+    stats.counts["drafts_excluded"] += len(task.get("drafts") or [])
+    for annotation in task.get("annotations") or []:
+        annotator = annotator_name(annotation.get("completed_by"), users)
+        if annotation.get("was_cancelled"):
+            stats.skipped.append(
+                {
+                    "task": task.get("id"),
+                    "annotation": annotation.get("id"),
+                    "article_id": article.id,
+                    "annotator": annotator,
+                    "created_at": annotation.get("created_at"),
+                }
+            )
+            stats.counts["annotations_skipped"] += 1
+            continue
+        sets.append(result_to_annotation(task, annotation, annotator, stats, unit))
+        stats.counts["annotations"] += 1
+    return Document(article, tuple(sets))
