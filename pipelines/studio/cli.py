@@ -123,7 +123,7 @@ def push(
 def pull(
     out: Annotated[
         Path, typer.Option(help="Output folder (annotations.jsonl, stale.jsonl, skipped.jsonl, report.json).")
-    ] = Path("data/annotations"),
+    ] = Path("data/annotations/export"),
     project: Project = "claimtrace",
     dvc_add: Annotated[bool, typer.Option(help="Run `dvc add` on the output folder (inside a DVC repo).")] = True,
     data_dir: DataDir = srv.DEFAULT_DATA_DIR,
@@ -171,7 +171,7 @@ def _dvc_root(path: Path) -> Path | None:
 @app.command()
 def agreement(
     annotations: Annotated[Path, typer.Option(help="Pulled annotations (Documents JSONL).")] = Path(
-        "data/annotations/annotations.jsonl"
+        "data/annotations/export/annotations.jsonl"
     ),
     out: Annotated[Path | None, typer.Option(help="Also write the report here (JSON).")] = None,
 ) -> None:

@@ -1,0 +1,585 @@
+"""Build the stance-pair and span-tagging datasets (Hugging Face ``DatasetDict``s) from imported data.
+
+Inputs: ``<imported>/polnear/{train,dev,test}.jsonl`` (Documents), ``<imported>/pairs/
+{fnc1,emergent}_{train,test}.jsonl`` (StancePairs) and ``<annotations>/annotations.jsonl``
+(the project's own gold Documents; optional). Outputs ``<out>/stance`` and ``<out>/tagger``,
+each with a README.md dataset card.
+
+Splits are by ``group`` (an article or FNC-1 body), never by row. The public test sets are
+fixed: PolNeAR test, FNC-1 competition test and Emergent test each get their own ``test_*``
+split and any training item whose group occurs in a test set is dropped (and counted).
+``validation`` is drawn from the training groups by a seeded hash of the group, so the same
+PolNeAR article lands in the same split of both datasets. The project's annotations are split
+the same way into training groups and ``test_annotations``.
+
+Each article is trained on with one annotator, chosen deterministically (a gold annotation
+before a silver one, then the smallest hash of article id + annotator), so articles annotated
+twice do not count twice; the other annotators' spans of test articles are kept in the
+tagger's ``test_*_other_annotators`` splits for agreement studies.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from tqdm import tqdm
+
+from pipelines.document import (
+    LABELS,
+    PAIR_STANCES,
+    AnnotationSet,
+    Document,
+    Span,
+    StancePair,
+    read_documents,
+    read_pairs,
+    validate_pair,
+)
+from pipelines.modeling import relation_context
+from pipelines.params import DEFAULT_PARAMS, load_section
+from pipelines.report import stage
+
+POLNEAR_SPLITS = ("train", "dev", "test")
+PAIR_FILES = ("fnc1_train", "fnc1_test", "emergent_train", "emergent_test")
+ANNOTATIONS_FILE = "annotations.jsonl"
+
+# test split -> the only subsets (input files) it may contain
+STANCE_TEST_SPLITS = {
+    "test_polnear": {"polnear_test"},
+    "test_fnc1": {"fnc1_test"},
+    "test_emergent": {"emergent_test"},
+    "test_annotations": {"annotations"},
+}
+TAGGER_TEST_SPLITS = {
+    "test_polnear": {"polnear_test"},
+    "test_annotations": {"annotations"},
+    "test_polnear_other_annotators": {"polnear_test"},
+    "test_annotations_other_annotators": {"annotations"},
+}
+TEST_ONLY_SUBSETS = {"polnear_test", "fnc1_test", "emergent_test"}
+TRAIN_SPLITS = ("train", "validation")
+USABLE_PROVENANCE = ("gold", "silver")
+
+
+@dataclass(frozen=True)
+class BuildParams:
+    seed: int
+    validation_fraction: float
+    annotations_test_fraction: float
+    negatives_per_article: int
+    context_chars: int
+
+    def validate(self) -> None:
+        for name in ("validation_fraction", "annotations_test_fraction"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ValueError(f"build_dataset.{name} must be in [0, 1)")
+        if self.negatives_per_article < 0 or self.context_chars < 100:
+            raise ValueError(
+                "negatives_per_article must be >= 0 and context_chars >= 100"
+            )
+
+
+# --- pure helpers ------------------------------------------------------------------------------
+
+
+def unit_hash(*parts: object) -> float:
+    """A stable number in [0, 1) for ``parts`` (split assignment that does not depend on order)."""
+    digest = hashlib.sha256("\x1f".join(map(str, parts)).encode("utf-8")).hexdigest()
+    return int(digest[:15], 16) / 16**15
+
+
+def choose_annotator(doc: Document) -> tuple[AnnotationSet | None, list[AnnotationSet]]:
+    """The primary annotation set of ``doc`` (deterministic) and the other usable ones."""
+    usable = [a for a in doc.annotations if a.provenance in USABLE_PROVENANCE]
+    if not usable:
+        return None, []
+    ranked = sorted(
+        usable,
+        key=lambda a: (
+            USABLE_PROVENANCE.index(a.provenance),
+            unit_hash(doc.article.id, a.annotator),
+            a.annotator,
+        ),
+    )
+    return ranked[0], ranked[1:]
+
+
+def _gap(a: Span, b: Span) -> int:
+    return max(0, max(a.start, b.start) - min(a.end, b.end))
+
+
+def relation_pairs(
+    doc: Document, ann: AnnotationSet, subset: str, negatives: int, context_chars: int
+) -> list[StancePair]:
+    """Stance pairs of one annotation set: every relation, plus the ``negatives`` nearest unlinked
+    (Source, Claim) pairs as ``unrelated`` (near pairs are the hard, realistic negatives)."""
+    text = doc.article.text
+    spans = {s.id: s for s in ann.spans}
+    linked = {(r.source, r.claim) for r in ann.relations}
+
+    def make(src: Span, clm: Span, stance: str) -> StancePair:
+        context = relation_context(
+            text, (src.start, src.end), (clm.start, clm.end), context_chars
+        )
+        source = src.text.strip()
+        return validate_pair(
+            StancePair(
+                id=f"{doc.article.id}:{ann.annotator}:{src.id}:{clm.id}",
+                claim=clm.text.strip(),
+                context=context,
+                stance=stance,
+                group=doc.article.id,
+                origin=ann.origin or subset,
+                # a source partly overlapping the claim is split by a marker; the markers still show it
+                source=source if source in context else None,
+            )
+        )
+
+    pairs = [make(spans[r.source], spans[r.claim], r.stance) for r in ann.relations]
+    sources = [s for s in ann.spans if s.label == "Source"]
+    claims = [s for s in ann.spans if s.label == "Claim"]
+    candidates = sorted(
+        (
+            (s, c)
+            for s in sources
+            for c in claims
+            if (s.id, c.id) not in linked and s.text.strip()
+        ),
+        key=lambda sc: (_gap(*sc), sc[0].start, sc[1].start),
+    )
+    pairs.extend(make(s, c, "unrelated") for s, c in candidates[:negatives])
+    return pairs
+
+
+_SENTENCES = re.compile(r"[^.!?\n]+(?:[.!?]+['\"’”)\]]*|\n|$)")
+
+
+def split_sentences(text: str) -> list[str]:
+    return [m.group().strip() for m in _SENTENCES.finditer(text) if m.group().strip()]
+
+
+def select_sentences(
+    claim: str, sentences: Sequence[str], scores: Sequence[float], max_chars: int
+) -> str:
+    """The sentences most similar to the claim (``scores``), in text order, within ``max_chars``."""
+    chosen, used = [], 0
+    for i in sorted(range(len(sentences)), key=lambda i: (-scores[i], i)):
+        if used and used + len(sentences[i]) + 1 > max_chars:
+            continue
+        chosen.append(i)
+        used += len(sentences[i]) + 1
+    return " ".join(sentences[i] for i in sorted(chosen))[:max_chars]
+
+
+def shorten_contexts(pairs: Sequence[StancePair], max_chars: int) -> list[StancePair]:
+    """Cut long bodies (FNC-1, Emergent) to the sentences most relevant to the claim (TF-IDF).
+
+    The vectoriser is fitted on the sentences of these pairs' bodies only (no labels used).
+    """
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    long_bodies = sorted({p.context for p in pairs if len(p.context) > max_chars})
+    if not long_bodies:
+        return list(pairs)
+    sentences = {body: split_sentences(body) or [body] for body in long_bodies}
+    vec = TfidfVectorizer(sublinear_tf=True, stop_words="english")
+    vec.fit([s for body in long_bodies for s in sentences[body]])
+    matrices = {}
+    out = []
+    for p in tqdm(pairs, desc="select body sentences", leave=False, mininterval=5):
+        if len(p.context) <= max_chars:
+            out.append(p)
+            continue
+        if p.context not in matrices:
+            matrices[p.context] = vec.transform(sentences[p.context])
+        scores = (
+            (matrices[p.context] @ vec.transform([p.claim]).T)
+            .toarray()
+            .ravel()
+            .tolist()
+        )
+        context = select_sentences(p.claim, sentences[p.context], scores, max_chars)
+        if p.source and p.source not in context:
+            context = f"{p.source}: {context}"  # keep the source visible (validate_pair needs it)
+        out.append(StancePair(**{**p.__dict__, "context": context}))
+    return out
+
+
+def tagger_row(
+    doc: Document, ann: AnnotationSet, subset: str, primary: bool
+) -> dict[str, Any]:
+    spans = sorted(ann.spans, key=lambda s: (s.start, s.end, s.label))
+    return {
+        "id": f"{doc.article.id}:{ann.annotator}",
+        "group": doc.article.id,
+        "subset": subset,
+        "origin": ann.origin or subset,
+        "annotator": ann.annotator,
+        "primary": primary,
+        "text": doc.article.text,
+        "span_starts": [s.start for s in spans],
+        "span_ends": [s.end for s in spans],
+        "span_labels": [s.label for s in spans],
+    }
+
+
+def stance_row(pair: StancePair, subset: str, annotator: str | None) -> dict[str, Any]:
+    return {
+        "id": pair.id,
+        "claim": pair.claim,
+        "context": pair.context,
+        "source": pair.source,
+        "stance": pair.stance,
+        "group": pair.group,
+        "subset": subset,
+        "origin": pair.origin,
+        "annotator": annotator,
+    }
+
+
+def check_dataset(splits: dict[str, list[dict[str, Any]]], kind: str) -> None:
+    """Data invariants: allowed labels only, no group in two splits, test splits hold test items only."""
+    tests = STANCE_TEST_SPLITS if kind == "stance" else TAGGER_TEST_SPLITS
+    owner: dict[str, str] = {}
+    for split, rows in splits.items():
+        allowed = tests.get(split)
+        for row in rows:
+            if kind == "stance" and row["stance"] not in PAIR_STANCES:
+                raise ValueError(
+                    f"{kind}/{split} {row['id']}: stance {row['stance']!r} not in {PAIR_STANCES}"
+                )
+            if kind == "tagger" and not set(row["span_labels"]) <= set(LABELS):
+                raise ValueError(
+                    f"{kind}/{split} {row['id']}: labels {set(row['span_labels'])} not in {LABELS}"
+                )
+            if allowed is not None and row["subset"] not in allowed:
+                raise ValueError(
+                    f"{kind}/{split} {row['id']}: from {row['subset']!r}, allowed only {allowed}"
+                )
+            if allowed is None and row["subset"] in TEST_ONLY_SUBSETS:
+                raise ValueError(
+                    f"{kind}/{split} {row['id']}: test-only item ({row['subset']}) in a training split"
+                )
+            # the other-annotator splits repeat their own test split's articles on purpose
+            home = split.removesuffix("_other_annotators")
+            if owner.setdefault(row["group"], home) != home:
+                raise ValueError(
+                    f"{kind}: group {row['group']!r} is in splits {owner[row['group']]!r} and {home!r}"
+                )
+
+
+# --- assembling --------------------------------------------------------------------------------
+
+
+@dataclass
+class Collected:
+    stance: dict[str, list[dict[str, Any]]]
+    tagger: dict[str, list[dict[str, Any]]]
+    counts: Counter[str]
+
+
+def collect(
+    polnear: dict[str, Iterable[Document]],
+    pairs: dict[str, Iterable[StancePair]],
+    annotations: Iterable[Document],
+    p: BuildParams,
+) -> Collected:
+    """Assign every item to its split (pure: the CLI does the file I/O)."""
+    counts: Counter[str] = Counter()
+    stance: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    tagger: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    pool_stance: list[dict[str, Any]] = []
+    pool_tagger: list[dict[str, Any]] = []
+
+    def add_docs(docs: Iterable[Document], subset: str, test_split: str | None) -> None:
+        for doc in docs:
+            counts[f"{subset}_articles"] += 1
+            primary, others = choose_annotator(doc)
+            if primary is None:
+                counts[f"{subset}_unannotated"] += 1
+                continue
+            split = test_split
+            if (
+                subset == "annotations"
+                and unit_hash(p.seed, "test", doc.article.id)
+                < p.annotations_test_fraction
+            ):
+                split = "test_annotations"
+            srows = [
+                stance_row(pr, subset, primary.annotator)
+                for pr in relation_pairs(
+                    doc, primary, subset, p.negatives_per_article, p.context_chars
+                )
+            ]
+            trow = tagger_row(doc, primary, subset, True)
+            if split is None:
+                pool_stance.extend(srows)
+                pool_tagger.append(trow)
+                counts["unused_other_annotators"] += len(others)
+            else:
+                stance[split].extend(srows)
+                tagger[split].append(trow)
+                tagger[f"{split}_other_annotators"].extend(
+                    tagger_row(doc, a, subset, False) for a in others
+                )
+
+    for name in POLNEAR_SPLITS:
+        add_docs(
+            polnear.get(name, ()),
+            f"polnear_{name}",
+            "test_polnear" if name == "test" else None,
+        )
+    add_docs(annotations, "annotations", None)
+    for name in PAIR_FILES:
+        rows = [
+            stance_row(pr, name, None)
+            for pr in shorten_contexts(list(pairs.get(name, ())), p.context_chars)
+        ]
+        if name.endswith("_test"):
+            stance[f"test_{name.removesuffix('_test')}"].extend(rows)
+        else:
+            pool_stance.extend(rows)
+
+    test_groups = {
+        r["group"] for rows in (*stance.values(), *tagger.values()) for r in rows
+    }
+    for pool, out, kind in (
+        (pool_stance, stance, "stance"),
+        (pool_tagger, tagger, "tagger"),
+    ):
+        for row in pool:
+            if row["group"] in test_groups:
+                counts[f"{kind}_dropped_test_overlap"] += 1
+                continue
+            split = (
+                "validation"
+                if unit_hash(p.seed, "validation", row["group"]) < p.validation_fraction
+                else "train"
+            )
+            out[split].append(row)
+    stance_splits = {s: stance.get(s, []) for s in (*TRAIN_SPLITS, *STANCE_TEST_SPLITS)}
+    tagger_splits = {s: tagger.get(s, []) for s in (*TRAIN_SPLITS, *TAGGER_TEST_SPLITS)}
+    check_dataset(stance_splits, "stance")
+    check_dataset(tagger_splits, "tagger")
+    return Collected(stance_splits, tagger_splits, counts)
+
+
+def stance_features() -> Any:
+    from datasets import ClassLabel, Features, Value
+
+    return Features(
+        {
+            "id": Value("string"),
+            "claim": Value("string"),
+            "context": Value("string"),
+            "source": Value("string"),
+            "stance": ClassLabel(names=list(PAIR_STANCES)),
+            "group": Value("string"),
+            "subset": Value("string"),
+            "origin": Value("string"),
+            "annotator": Value("string"),
+        }
+    )
+
+
+def tagger_features() -> Any:
+    from datasets import Features, List, Value
+
+    return Features(
+        {
+            "id": Value("string"),
+            "group": Value("string"),
+            "subset": Value("string"),
+            "origin": Value("string"),
+            "annotator": Value("string"),
+            "primary": Value("bool"),
+            "text": Value("string"),
+            "span_starts": List(Value("int32")),
+            "span_ends": List(Value("int32")),
+            "span_labels": List(Value("string")),
+        }
+    )
+
+
+def to_dataset_dict(splits: dict[str, list[dict[str, Any]]], features: Any) -> Any:
+    from datasets import Dataset, DatasetDict
+
+    return DatasetDict(
+        {
+            name: Dataset.from_dict(
+                {k: [r[k] for r in rows] for k in features}, features=features
+            )
+            for name, rows in splits.items()
+        }
+    )
+
+
+def dataset_card(
+    kind: str,
+    splits: dict[str, list[dict[str, Any]]],
+    inputs: dict[str, str],
+    p: BuildParams,
+    counts: Counter[str],
+) -> str:
+    """A README.md: sizes, label distribution and provenance per split."""
+    lines = [
+        f"# claimtrace {kind} dataset",
+        "",
+        "Built by `python -m pipelines.build_dataset` (see the module docstring for the split rules).",
+        "Load with `datasets.load_from_disk(<this folder>)`.",
+        "",
+        "## Splits",
+        "",
+        "| split | rows | groups | subsets | labels |",
+        "|---|---|---|---|---|",
+    ]
+    for name, rows in splits.items():
+        if kind == "stance":
+            labels = Counter(r["stance"] for r in rows)
+        else:
+            labels = Counter(label for r in rows for label in r["span_labels"])
+        subsets = Counter(r["subset"] for r in rows)
+        fmt = lambda c: ", ".join(f"{k} {v}" for k, v in sorted(c.items())) or "-"
+        lines.append(
+            f"| {name} | {len(rows)} | {len({r['group'] for r in rows})} | {fmt(subsets)} | {fmt(labels)} |"
+        )
+    lines += ["", "## Provenance", "", "| input | sha256 |", "|---|---|"]
+    lines += [f"| {path} | {digest} |" for path, digest in sorted(inputs.items())]
+    lines += ["", "## Build parameters", ""]
+    lines += [f"- {k}: {v}" for k, v in p.__dict__.items()]
+    lines += ["", "## Counts", ""]
+    lines += [f"- {k}: {v}" for k, v in sorted(counts.items())]
+    if kind == "stance":
+        lines += [
+            "",
+            "## Notes",
+            "",
+            "- `stance` is a ClassLabel over asserts, denies, unconfirmed, unrelated.",
+            "- Pairs from annotated relations: `claim` is the Claim span, `context` its sentence window with",
+            "  `[SRC] … [/SRC]` and `[CLM] … [/CLM]` markers, `source` the Source span text.",
+            f"- Up to {p.negatives_per_article} nearest unlinked (Source, Claim) pairs per article are `unrelated`.",
+            "- FNC-1/Emergent: headline = claim; long bodies are cut to the sentences most similar to the",
+            f"  headline (TF-IDF) within {p.context_chars} characters.",
+        ]
+    else:
+        lines += [
+            "",
+            "## Notes",
+            "",
+            "- One row per article and annotator: `text` and parallel `span_starts`/`span_ends`/`span_labels`",
+            "  (Python code points); trainers tokenise with `offset_mapping` (pipelines.modeling.bio_labels).",
+            "- `primary` rows are the one annotator used per article; `*_other_annotators` splits hold the",
+            "  other annotators of test articles (for agreement), never used in training.",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _require(path: Path) -> Path:
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path}: missing input; run the convert stage first (dvc repro convert)"
+        )
+    return path
+
+
+def _annotations(path: Path) -> Iterator[Document]:
+    if path.is_file():
+        yield from read_documents(path)
+
+
+BUILD_PARAMS_FILE = (
+    "build_params.json"  # lets trainers record e.g. context_chars in the model
+)
+
+
+def save(dataset: Any, card: str, p: BuildParams, out: Path) -> None:
+    """Save atomically: a temp folder renamed into place."""
+    tmp = out.with_name(f".{out.name}.tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    # one shard per split: an empty split saved with 0 shards cannot be loaded back (datasets 5.2)
+    dataset.save_to_disk(str(tmp), num_shards={name: 1 for name in dataset})
+    (tmp / "README.md").write_text(card, encoding="utf-8")
+    (tmp / BUILD_PARAMS_FILE).write_text(
+        json.dumps(asdict(p), indent=2, sort_keys=True) + "\n", encoding="utf-8"
+    )
+    if out.exists():
+        shutil.rmtree(out)
+    os.replace(tmp, out)
+
+
+def command(
+    imported: Annotated[
+        Path, typer.Argument(help="data/imported (polnear/*.jsonl, pairs/*.jsonl)")
+    ],
+    annotations: Annotated[
+        Path, typer.Argument(help="data/annotations/export, the `studio pull` folder (may be absent)")
+    ],
+    out: Annotated[
+        Path, typer.Argument(help="output folder: <out>/stance and <out>/tagger")
+    ],
+    params: Annotated[
+        Path, typer.Option(help="params file (section 'build_dataset')")
+    ] = DEFAULT_PARAMS,
+) -> None:
+    """Build the stance-pair and span-tagging datasets, with group-disjoint seeded splits."""
+    p = load_section(BuildParams, "build_dataset", params)
+    with stage("build_dataset") as counts:
+        files = {
+            f"polnear/{s}": _require(imported / "polnear" / f"{s}.jsonl")
+            for s in POLNEAR_SPLITS
+        }
+        files |= {
+            f"pairs/{n}": _require(imported / "pairs" / f"{n}.jsonl")
+            for n in PAIR_FILES
+        }
+        ann_file = annotations / ANNOTATIONS_FILE
+        if ann_file.is_file():
+            files["annotations"] = ann_file
+        inputs = {str(path): sha256_file(path) for path in files.values()}
+        collected = collect(
+            {s: read_documents(files[f"polnear/{s}"]) for s in POLNEAR_SPLITS},
+            {n: read_pairs(files[f"pairs/{n}"]) for n in PAIR_FILES},
+            _annotations(ann_file),
+            p,
+        )
+        out.mkdir(parents=True, exist_ok=True)
+        for kind, splits, features in (
+            ("stance", collected.stance, stance_features()),
+            ("tagger", collected.tagger, tagger_features()),
+        ):
+            card = dataset_card(kind, splits, inputs, p, collected.counts)
+            save(to_dataset_dict(splits, features), card, p, out / kind)
+            counts.update(
+                {
+                    f"{kind}_{s}": len(rows)
+                    for s, rows in splits.items()
+                    if s in ("train", "validation")
+                }
+            )
+            counts[f"{kind}_test"] = sum(
+                len(r) for s, r in splits.items() if s.startswith("test")
+            )
+        counts.update(collected.counts)
+
+
+if __name__ == "__main__":
+    typer.run(command)

@@ -1,0 +1,161 @@
+"""Fine-tune the span tagger: BIO token labels for Source, Claim and Denial over article windows.
+
+Reads the ``tagger`` DatasetDict from build_dataset, cuts each article into overlapping windows of
+``max_length`` tokens (``stride`` tokens overlap, as at inference in
+:func:`pipelines.modeling.tag_text`), labels tokens from the char spans via ``offset_mapping``
+and trains ``AutoModelForTokenClassification`` (see :func:`pipelines.modeling.fit`).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from functools import partial
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from pipelines.modeling import (
+    IGNORE_INDEX,
+    TAG_LABELS,
+    TaggerParams,
+    TaskSpec,
+    bio_labels,
+    fit,
+    seeded_sample,
+    tokenize_windows,
+)
+from pipelines.params import DEFAULT_PARAMS, load_section
+from pipelines.report import stage
+
+
+def _windows(
+    batch: dict[str, list[Any]], tokenizer: Any, max_length: int, stride: int
+) -> dict[str, list[Any]]:
+    enc = tokenize_windows(tokenizer, batch["text"], max_length, stride)
+    labels = []
+    for w, row in enumerate(enc["overflow_to_sample_mapping"]):
+        spans = list(
+            zip(
+                batch["span_starts"][row],
+                batch["span_ends"][row],
+                batch["span_labels"][row],
+                strict=True,
+            )
+        )
+        labels.append(bio_labels(enc["offset_mapping"][w], spans))
+    keys = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in enc]
+    out = {k: enc[k] for k in keys}
+    out["labels"] = labels
+    out["length"] = [len(ids) for ids in enc["input_ids"]]
+    return out
+
+
+def prepare(tokenizer: Any, data: Any, p: TaggerParams) -> tuple[Any, Any]:
+    """Windows of the primary-annotator articles; ``train_size``/``eval_size`` seeded window samples."""
+    fn = partial(
+        _windows, tokenizer=tokenizer, max_length=p.max_length, stride=p.stride
+    )
+    out = []
+    for split, size in (("train", p.train_size), ("validation", p.eval_size)):
+        ds = data[split].filter(lambda row: row["primary"], keep_in_memory=True)
+        ds = ds.map(
+            fn,
+            batched=True,
+            batch_size=32,
+            remove_columns=ds.column_names,
+            keep_in_memory=True,
+            desc=f"windows {split}",
+        )
+        out.append(ds.select(seeded_sample(len(ds), size, p.seed)))
+    return out[0], out[1]
+
+
+def metrics(pred: Any) -> dict[str, float]:
+    """Token-level scores on non-special tokens; macro F1 over the B-/I- labels (O excluded)."""
+    from sklearn.metrics import accuracy_score, f1_score
+
+    y, p = pred.label_ids.reshape(-1), pred.predictions.reshape(-1)
+    keep = y != IGNORE_INDEX
+    y, p = y[keep], p[keep]
+    return {
+        "token_accuracy": float(accuracy_score(y, p)),
+        "token_macro_f1": float(
+            f1_score(
+                y,
+                p,
+                average="macro",
+                labels=list(range(1, len(TAG_LABELS))),
+                zero_division=0,
+            )
+        ),
+    }
+
+
+def _label_counts(ds: Any) -> Counter[int]:
+    return Counter(
+        label for row in ds["labels"] for label in row if label != IGNORE_INDEX
+    )
+
+
+def spec(p: TaggerParams) -> TaskSpec:
+    from transformers import DataCollatorForTokenClassification
+
+    return TaskSpec(
+        task="tagger",
+        labels=TAG_LABELS,
+        markers=False,
+        model_class="AutoModelForTokenClassification",
+        prepare=partial(prepare, p=p),
+        collator=lambda tok: DataCollatorForTokenClassification(tok),
+        metrics=metrics,
+        class_counts=_label_counts,
+    )
+
+
+def train(
+    dataset_dir: Path, output_dir: Path, live_dir: Path, p: TaggerParams
+) -> dict[str, Any]:
+    from datasets import load_from_disk
+
+    return fit(
+        spec(p),
+        p,
+        load_from_disk(str(dataset_dir), keep_in_memory=True),
+        output_dir,
+        live_dir,
+        {"stride": p.stride},
+    )
+
+
+def command(
+    dataset: Annotated[
+        Path, typer.Argument(help="tagger DatasetDict folder (data/datasets/tagger)")
+    ],
+    output: Annotated[Path, typer.Argument(help="model output folder (models/tagger)")],
+    live_dir: Annotated[Path, typer.Option(help="DVCLive metrics folder")] = Path(
+        "dvclive/tagger"
+    ),
+    params: Annotated[
+        Path, typer.Option(help="params file (section 'train_tagger')")
+    ] = DEFAULT_PARAMS,
+) -> None:
+    """Fine-tune the Source/Claim/Denial span tagger on the tagger dataset and save it as safetensors."""
+    p = load_section(TaggerParams, "train_tagger", params)
+    with stage("train_tagger") as counts:
+        m = train(dataset, output, live_dir, p)
+        counts.update(
+            {
+                k: m.get(k)
+                for k in (
+                    "train_examples",
+                    "steps",
+                    "train_tokens_per_second",
+                    "eval_token_macro_f1",
+                )
+            }
+        )
+
+
+if __name__ == "__main__":
+    typer.run(command)

@@ -1,0 +1,136 @@
+"""Train both models with the ci parameter set on tiny synthetic datasets; reload and infer."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from test_build_dataset import REPO, make_document, write_corpus
+
+from pipelines import build_dataset, train_stance, train_tagger
+from pipelines.document import PAIR_STANCES, StancePair
+from pipelines.modeling import (
+    PICKLE_SUFFIXES,
+    classify_pairs,
+    load_stance,
+    load_tagger,
+    tag_text,
+)
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("train")
+    imported, ann = write_corpus(root, n_docs=16, n_pairs=48)
+    params = yaml.safe_load((REPO / "params.ci.yaml").read_text())
+    for section in (
+        "train_stance",
+        "train_tagger",
+    ):  # smaller still: this test trains four times
+        params[section].update(
+            train_size=32, eval_size=16, max_length=48, logging_steps=1
+        )
+    params["train_tagger"]["stride"] = 8
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    build_dataset.command(imported, ann, root / "datasets", params=root / "params.yaml")
+    return root
+
+
+def train_both(root: Path, name: str) -> tuple[Path, Path]:
+    params = root / "params.yaml"
+    stance, tagger = root / name / "stance", root / name / "tagger"
+    train_stance.command(
+        root / "datasets" / "stance",
+        stance,
+        live_dir=root / name / "live" / "stance",
+        params=params,
+    )
+    train_tagger.command(
+        root / "datasets" / "tagger",
+        tagger,
+        live_dir=root / name / "live" / "tagger",
+        params=params,
+    )
+    return stance, tagger
+
+
+@pytest.mark.slow
+def test_train_reload_infer_and_determinism(workdir):
+    stance_dir, tagger_dir = train_both(workdir, "run1")
+    for d in (stance_dir, tagger_dir):
+        files = {p.name for p in d.iterdir()}
+        assert {
+            "model.safetensors",
+            "config.json",
+            "tokenizer.json",
+            "training_metrics.json",
+            "claimtrace.json",
+        } <= files
+        assert not [f for f in files if f.endswith(PICKLE_SUFFIXES)]
+        metrics = json.loads((d / "training_metrics.json").read_text())
+        assert metrics["train_tokens_per_second"] > 0 and metrics["wall_seconds"] > 0
+        config = json.loads((d / "config.json").read_text())
+        assert config["label2id"] and config["id2label"]
+    assert not (
+        workdir / "run1" / ".checkpoints" / "stance"
+    ).exists()  # removed after success
+    live = workdir / "run1" / "live" / "stance"
+    assert (live / "metrics.json").is_file() and (live / "plots" / "metrics").is_dir()
+
+    stance = load_stance(stance_dir)
+    assert stance.labels == PAIR_STANCES
+    assert stance.tokenizer.tokenize("[SRC] x [/SRC]") == [
+        "[SRC]",
+        "x",
+        "[/SRC]",
+    ]  # markers saved
+    assert (
+        json.loads((stance_dir / "claimtrace.json").read_text())["context_chars"] == 300
+    )
+    doc = make_document(42)
+    text = doc.article.text
+    pairs = [
+        StancePair(
+            "a",
+            "taxes will rise",
+            "[SRC] The ministry [/SRC] said that [CLM] taxes will rise [/CLM].",
+            "asserts",
+            "g",
+            "t",
+            "The ministry",
+        ),
+        StancePair("b", "Taxes will rise", "Long body. " * 100, "unrelated", "g", "t"),
+    ]
+    got = classify_pairs(stance, pairs, batch_size=1)
+    assert len(got) == 2
+    for label, probs in got:
+        assert label in PAIR_STANCES and abs(sum(probs.values()) - 1) < 1e-3
+
+    tagger = load_tagger(tagger_dir)
+    long_text = text * 8  # several windows
+    spans = tag_text(tagger, long_text, batch_size=4)
+    for s in spans:
+        assert long_text[s.start : s.end] == s.text and 0 < s.score <= 1
+    assert tag_text(tagger, "   ") == []
+
+    stance2_dir, tagger2_dir = train_both(workdir, "run2")
+    assert classify_pairs(load_stance(stance2_dir), pairs) == classify_pairs(
+        stance, pairs
+    )
+    assert tag_text(load_tagger(tagger2_dir), long_text) == spans
+
+
+def test_ci_params_have_the_same_keys_as_params_yaml():
+    """Tests copy params.ci.yaml over params.yaml, so every stage must find all its keys there."""
+    full = yaml.safe_load((REPO / "params.yaml").read_text())
+    ci = yaml.safe_load((REPO / "params.ci.yaml").read_text())
+    assert sorted(ci) == sorted(full), (
+        "params.ci.yaml and params.yaml must have the same sections"
+    )
+    for section, values in full.items():
+        if isinstance(values, dict):
+            assert sorted(ci[section]) == sorted(values), (
+                f"params.ci.yaml [{section}]: keys differ"
+            )
