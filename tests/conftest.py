@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 import shutil
 from collections.abc import Callable, Iterator
@@ -11,6 +12,20 @@ from pathlib import Path
 import pytest
 
 from pipelines.studio import server as srv
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def mirror() -> Path:
+    """The public corpora, read-only: ``$CLAIMTRACE_DATA_MIRROR`` (CI sets it), else the
+    ``shared/data`` folder beside the checkout; tests that need it skip, saying so, without it."""
+    root = Path(os.environ.get("CLAIMTRACE_DATA_MIRROR") or ROOT.parent / "shared" / "data")
+    missing = [c for c in ("fnc1/anchors", "polnear/data", "emergent") if not (root / c).is_dir()]
+    if missing:
+        pytest.skip(f"no data mirror at {root} (missing {missing}): set CLAIMTRACE_DATA_MIRROR to the shared data folder")
+    return root
+
 
 # --- Label Studio ------------------------------------------------------------------------------
 

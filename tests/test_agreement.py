@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -239,13 +238,11 @@ def test_command_writes_json(tmp_path: Path):
     assert [p.name for p in out.parent.iterdir()] == ["agreement.json"]  # no temp file left behind
 
 
-def test_polnear_articles_with_several_annotators():
+def test_polnear_articles_with_several_annotators(mirror):
     """PolNeAR's multiply-annotated articles: real human agreement, and a valid adjudicated set."""
     from pipelines.corpora.polnear import load_polnear
 
-    root = Path(os.environ.get("CLAIMTRACE_DATA_MIRROR", "/work/shared/data")) / "polnear"
-    if not root.is_dir():
-        pytest.skip(f"no PolNeAR mirror at {root}: set CLAIMTRACE_DATA_MIRROR to the shared data folder")
+    root = mirror / "polnear"
     docs = list(load_polnear(root, "train"))
     r = report(docs)
     assert r["agreement_computed"] and r["documents"] == len(docs)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -19,14 +18,6 @@ from pipelines.params import ParamsError, load_section
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module")
-def mirror() -> Path:
-    root = Path(os.environ.get("CLAIMTRACE_DATA_MIRROR", "/work/shared/data"))
-    if not (root / "polnear" / "data").is_dir():
-        pytest.skip(
-            f"no data mirror at {root}: set CLAIMTRACE_DATA_MIRROR to the shared data folder"
-        )
-    return root
 
 
 @pytest.fixture(scope="module")

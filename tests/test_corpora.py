@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import os
 from collections import Counter
 from pathlib import Path
 
@@ -315,14 +314,6 @@ def test_emergent_unknown_stance(tmp_path):
 # --- the real mirror ---------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def mirror() -> Path:
-    root = Path(os.environ.get("CLAIMTRACE_DATA_MIRROR", "/work/shared/data"))
-    if not (root / "polnear" / "data").is_dir():
-        pytest.skip(
-            f"no data mirror at {root}: set CLAIMTRACE_DATA_MIRROR to the shared data folder"
-        )
-    return root
 
 
 @pytest.fixture(scope="module")

@@ -32,12 +32,6 @@ def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-@pytest.fixture
-def mirror_dir() -> Path:
-    path = Path(os.environ.get(MIRROR_ENV, "/work/shared/data"))
-    if not path.is_dir():
-        pytest.skip(f"no data mirror at {path} (set {MIRROR_ENV})")
-    return path
 
 
 def small_manifest() -> dict:
@@ -91,10 +85,10 @@ def test_missing_mirror_file_is_named(tmp_path: Path) -> None:
         fetch(tmp_path / "raw", params(("one",)), mirror, small_manifest())
 
 
-def test_real_mirror_matches_committed_manifest(tmp_path: Path, mirror_dir: Path) -> None:
+def test_real_mirror_matches_committed_manifest(tmp_path: Path, mirror: Path) -> None:
     """Every committed sha256 is right: fetch all corpora from the shared mirror."""
     manifest = load_manifest()
-    counts = fetch(tmp_path / "raw", params(tuple(manifest)), mirror_dir)
+    counts = fetch(tmp_path / "raw", params(tuple(manifest)), mirror)
     assert counts["files"] == sum(len(m["files"]) for m in manifest.values()) > 2000
     assert (tmp_path / "raw/fnc1/anchors/uclmr_submission.csv").is_file()
     assert (tmp_path / "raw/polnear/data/metadata.tsv").is_file()

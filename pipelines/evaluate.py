@@ -1,0 +1,465 @@
+"""Stage ``evaluate``: the models beside baselines and the FNC-1 anchors, on the very same items.
+
+Test sets are build_dataset's fixed ``test_*`` splits, so every system sees exactly the inputs
+the model was built for (e.g. FNC-1 bodies cut to the sentences nearest the headline). Stance:
+FNC-1 competition test (4-class macro-F1, FNC score, related-only 3-way), Emergent test
+(de-duplicated; 3-way), PolNeAR test relations and the project's own gold annotations. Spans:
+PolNeAR test and the gold annotations (P/R/F1 per label, exact and token overlap). Systems: our
+models, the majority class and TF-IDF + logistic regression baselines (fit on the ``train``
+split only), the rule-based annotator and the three published FNC-1 systems (row-aligned with
+the competition test set).
+
+Outputs (under ``metrics/``): ``stance.json`` and ``spans.json`` (DVC metrics), confusion plot
+data ``plots/confusion/<set>__<system>.csv`` (``dvc plots``), their PNGs under
+``plots/images/``, and ``results.md`` (the README results table, see
+:mod:`pipelines.results_table`). A ``max_pairs``/``max_documents`` limit (for CI) is recorded as
+``n`` vs ``n_total`` and ``limited`` in the metrics.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import random
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from tqdm import tqdm
+
+from pipelines import scoring
+from pipelines.corpora.fnc1 import STANCE_MAP
+from pipelines.document import (
+    LABELS,
+    PAIR_STANCES,
+    STANCES,
+    Span,
+    StancePair,
+    normalise_text,
+)
+from pipelines.params import ParamsError, load_section
+from pipelines.report import log, stage
+
+FNC_LABELS: tuple[str, ...] = tuple(STANCE_MAP)  # agree, disagree, discuss, unrelated
+MIRROR_ENV = "CLAIMTRACE_DATA_MIRROR"
+
+# test set name -> build_dataset split (stance/ and tagger/ DatasetDicts)
+PAIR_SETS = {
+    "fnc1": "test_fnc1",
+    "emergent": "test_emergent",
+    "polnear": "test_polnear",
+    "annotations": "test_annotations",
+}
+SPAN_SETS = {"polnear": "test_polnear", "annotations": "test_annotations"}
+TRAIN_SPLIT = "train"
+
+
+@dataclass(frozen=True)
+class EvaluateParams:
+    batch_size: int
+    max_pairs: int | None
+    max_documents: int | None
+    sample_seed: int
+    anchors: tuple[str, ...]
+    anchors_dir: str
+    tfidf_max_features: int
+    tfidf_c: float
+
+    def validate(self) -> None:
+        if self.batch_size < 1:
+            raise ParamsError("evaluate.batch_size must be >= 1")
+        for key in ("max_pairs", "max_documents"):
+            value = getattr(self, key)
+            if value is not None and value < 1:
+                raise ParamsError(f"evaluate.{key} must be >= 1 or null (no limit)")
+        if self.tfidf_max_features < 1 or self.tfidf_c <= 0:
+            raise ParamsError("evaluate.tfidf_max_features must be >= 1 and tfidf_c > 0")
+
+
+# --- inputs -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FncRow:
+    headline: str
+    body_id: str
+    stance: str
+
+
+def read_fnc_submission(path: str | os.PathLike[str]) -> list[FncRow]:
+    """Rows of an FNC-1 stances/submission CSV (``Headline, Body ID, Stance``), in file order."""
+    with open(path, newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        missing = {"Headline", "Body ID", "Stance"} - set(reader.fieldnames or ())
+        if missing:
+            raise ValueError(f"{path}: missing columns {sorted(missing)}")
+        rows = [FncRow(r["Headline"], r["Body ID"], r["Stance"]) for r in reader]
+    for i, row in enumerate(rows, 1):
+        if row.stance not in FNC_LABELS:
+            raise ValueError(f"{path}: data row {i}: stance {row.stance!r} not in {FNC_LABELS}")
+    return rows
+
+
+def anchor_predictions(rows: Sequence[FncRow], pairs: Sequence[StancePair], path: Path) -> list[str]:
+    """A submission's labels for FNC-1 test ``pairs``, found by their row (ids ``fnc1:test:<row>``).
+
+    Every headline is checked against the submission's row, so a mis-aligned file is an error
+    rather than silently wrong scores.
+    """
+    out = []
+    for pair in pairs:
+        prefix, _, row_no = pair.id.rpartition(":")
+        if prefix != "fnc1:test" or not row_no.isdigit() or int(row_no) >= len(rows):
+            raise ValueError(f"{path}: test pair {pair.id!r} has no row in the submission ({len(rows)} rows)")
+        row = rows[int(row_no)]
+        if normalise_text(row.headline) != normalise_text(pair.claim):
+            raise ValueError(
+                f"{path}: data row {int(row_no) + 1} headline {row.headline[:60]!r} does not match test pair {pair.id!r} "
+                f"({pair.claim[:60]!r}); the submission must be row-aligned with competition_test_stances.csv"
+            )
+        out.append(STANCE_MAP[row.stance])
+    return out
+
+
+def find_anchors_dir(configured: str) -> Path | None:
+    """The configured folder (``fetch`` output), else the mirror's ``fnc1/anchors``."""
+    candidates = [Path(configured)]
+    if os.environ.get(MIRROR_ENV):
+        candidates.append(Path(os.environ[MIRROR_ENV]) / "fnc1" / "anchors")
+    return next((p for p in candidates if p.is_dir()), None)
+
+
+def sample_indices(n: int, limit: int | None, seed: int) -> list[int]:
+    """All indices, or a seeded sample of ``limit`` of them in their original order."""
+    if limit is None or n <= limit:
+        return list(range(n))
+    return sorted(random.Random(seed).sample(range(n), limit))
+
+
+def dedupe_pairs(pairs: Sequence[StancePair]) -> tuple[list[StancePair], int, int]:
+    """Keep the first of pairs with the same (claim, context, source) text.
+
+    Returns the kept pairs, the number dropped and how many of those disagreed on the stance
+    (reported, since a conflicting duplicate means the gold itself is ambiguous).
+    """
+    seen: dict[tuple[str, str, str], str] = {}
+    kept: list[StancePair] = []
+    conflicts = 0
+    for p in pairs:
+        key = (normalise_text(p.claim), normalise_text(p.context), normalise_text(p.source or ""))
+        if key in seen:
+            conflicts += seen[key] != p.stance
+            continue
+        seen[key] = p.stance
+        kept.append(p)
+    return kept, len(pairs) - len(kept), conflicts
+
+
+# --- baselines ----------------------------------------------------------------------------------
+
+
+class TfidfBaseline:
+    """TF-IDF of claim and context, their element-wise product and cosine, then logistic regression.
+
+    The product/cosine features carry the claim-context word overlap that separates unrelated
+    pairs; a bag of words of the context alone cannot. Texts are vectorised once per distinct
+    string (claims repeat across many pairs).
+    """
+
+    def __init__(self, max_features: int, c: float, seed: int):
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.linear_model import LogisticRegression
+
+        self.vectorizer = TfidfVectorizer(max_features=max_features, sublinear_tf=True, stop_words="english")
+        self.model = LogisticRegression(C=c, max_iter=2000, random_state=seed)
+
+    def _features(self, pairs: Sequence[StancePair]) -> Any:
+        import numpy as np
+        from scipy import sparse
+
+        texts = sorted({t for p in pairs for t in (p.claim, p.context)})
+        index = {t: i for i, t in enumerate(texts)}
+        matrix = self.vectorizer.transform(texts)
+        claims = matrix[[index[p.claim] for p in pairs]]
+        contexts = matrix[[index[p.context] for p in pairs]]
+        product = claims.multiply(contexts).tocsr()
+        cosine = np.asarray(product.sum(axis=1))  # rows are L2-normalised
+        return sparse.hstack([claims, contexts, product, sparse.csr_matrix(cosine)]).tocsr()
+
+    def fit(self, pairs: Sequence[StancePair]) -> TfidfBaseline:
+        self.vectorizer.fit(sorted({t for p in pairs for t in (p.claim, p.context)}))
+        self.model.fit(self._features(pairs), [p.stance for p in pairs])
+        return self
+
+    def predict(self, pairs: Sequence[StancePair]) -> list[str]:
+        return [str(label) for label in self.model.predict(self._features(pairs))]
+
+
+def model_predictions(model: Any, pairs: Sequence[StancePair], batch_size: int, desc: str) -> list[str]:
+    """Stance model labels, in chunks so that a progress bar shows the pace."""
+    from pipelines.modeling import classify_pairs
+
+    out: list[str] = []
+    chunk = batch_size * 8
+    with tqdm(total=len(pairs), desc=desc, unit="pair") as bar:
+        for i in range(0, len(pairs), chunk):
+            batch = pairs[i : i + chunk]
+            out.extend(label for label, _ in classify_pairs(model, batch, batch_size))
+            bar.update(len(batch))
+    return out
+
+
+def rule_predictions(pairs: Sequence[StancePair], desc: str) -> list[str]:
+    from pipelines.rules import predict_stance
+
+    return [predict_stance(p.claim, p.context, p.source) for p in tqdm(pairs, desc=desc, unit="pair")]
+
+
+# --- scoring of one test set --------------------------------------------------------------------
+
+
+def pair_set_metrics(gold: Sequence[str], predictions: dict[str, Sequence[str]], fnc: bool = False) -> dict[str, Any]:
+    """Per system: accuracy, macro-F1 (and per class) over the labels this set has gold for,
+    the related-only 3-way macro-F1 when it has both unrelated and related pairs, and the FNC
+    score if ``fnc`` (the score is defined for FNC-1's label distribution only)."""
+    has_unrelated = scoring.UNRELATED in gold
+    has_related = any(g != scoring.UNRELATED for g in gold)
+    labels = PAIR_STANCES if has_unrelated else STANCES
+    systems: dict[str, Any] = {}
+    for name, pred in predictions.items():
+        m = scoring.classification_metrics(gold, pred, labels)
+        entry: dict[str, Any] = {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"]}
+        if fnc:
+            entry["fnc_score"] = scoring.fnc_relative_score(gold, pred)
+        if has_unrelated and has_related:
+            entry["related_macro_f1"] = scoring.related_macro_f1(gold, pred)
+        entry["f1"] = {label: c["f1"] for label, c in m["per_class"].items()}  # P/R: see the confusion data
+        systems[name] = entry
+    return {
+        "labels": list(labels),
+        "support": {label: sum(g == label for g in gold) for label in labels},
+        "systems": systems,
+    }
+
+
+def write_confusion(out_dir: Path, name: str, gold: Sequence[str], pred: Sequence[str], labels: Sequence[str]) -> None:
+    """Plot data (one row per pair, for the ``confusion`` template) and a PNG of the matrix."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import ConfusionMatrixDisplay
+
+    data_dir, image_dir = out_dir / "confusion", out_dir / "images"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    image_dir.mkdir(parents=True, exist_ok=True)
+    with open(data_dir / f"{name}.csv", "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["actual", "predicted"])
+        writer.writerows(zip(gold, pred))
+    shown = list(labels) + sorted(set(pred) - set(labels))
+    fig, ax = plt.subplots(figsize=(5, 4.5))
+    ConfusionMatrixDisplay.from_predictions(gold, pred, labels=shown, ax=ax, colorbar=False, xticks_rotation=30)
+    ax.set_title(name.replace("__", ": "))
+    fig.tight_layout()
+    fig.savefig(image_dir / f"{name}.png", dpi=100)
+    plt.close(fig)
+
+
+# --- the stage ----------------------------------------------------------------------------------
+
+
+def _timed(what: str, fn: Callable[..., list[str]], *args: Any) -> list[str]:
+    t0 = time.perf_counter()
+    out = fn(*args)
+    log.info("%s: %d predictions in %.1fs", what, len(out), time.perf_counter() - t0)
+    return out
+
+
+def load_pair_splits(stance_dir: Path) -> dict[str, list[StancePair]]:
+    """build_dataset's stance DatasetDict as StancePairs per split (stance names, not ids)."""
+    from datasets import load_from_disk
+
+    dd = load_from_disk(str(stance_dir))
+    out: dict[str, list[StancePair]] = {}
+    for split, ds in dd.items():
+        names = ds.features["stance"].names
+        cols = {k: ds[k] for k in ("id", "claim", "context", "stance", "group", "origin", "source")}
+        out[split] = [
+            StancePair(id=i, claim=c, context=x, stance=names[y], group=g, origin=o, source=s)
+            for i, c, x, y, g, o, s in zip(*cols.values(), strict=True)
+        ]
+    return out
+
+
+def load_span_splits(tagger_dir: Path) -> dict[str, list[tuple[str, str, list[Span]]]]:
+    """build_dataset's tagger DatasetDict as ``(id, text, gold spans)`` per split, primary annotator only."""
+    from datasets import load_from_disk
+
+    dd = load_from_disk(str(tagger_dir))
+    out: dict[str, list[tuple[str, str, list[Span]]]] = {}
+    for split, ds in dd.items():
+        rows = []
+        for row in ds:
+            if not row["primary"]:
+                continue
+            text = row["text"]
+            spans = [
+                Span(id=f"g{k}", label=label, start=a, end=b, text=text[a:b])
+                for k, (a, b, label) in enumerate(zip(row["span_starts"], row["span_ends"], row["span_labels"]))
+            ]
+            rows.append((row["id"], text, spans))
+        out[split] = rows
+    return out
+
+
+def evaluate_pairs(
+    params: EvaluateParams, splits: dict[str, list[StancePair]], model_dir: Path, plots_dir: Path
+) -> dict[str, Any]:
+    """Score every system on every non-empty stance test split; returns the ``stance.json`` content."""
+    from pipelines.modeling import load_stance
+
+    train = splits.get(TRAIN_SPLIT) or []
+    if not train:
+        raise ValueError(f"the stance dataset has no {TRAIN_SPLIT!r} pairs to fit the baselines on")
+    train_claims = {normalise_text(p.claim) for p in train}
+    majority = scoring.majority_label(p.stance for p in train)
+    t0 = time.perf_counter()
+    tfidf = TfidfBaseline(params.tfidf_max_features, params.tfidf_c, params.sample_seed).fit(train)
+    log.info("baselines fit on %d train pairs (majority=%s) in %.1fs", len(train), majority, time.perf_counter() - t0)
+    model = load_stance(model_dir)
+    anchors_dir = find_anchors_dir(params.anchors_dir)
+
+    results: dict[str, Any] = {"train": {"n": len(train), "majority": majority}}
+    for name, split in PAIR_SETS.items():
+        pairs = splits.get(split) or []
+        if not pairs:
+            log.warning("stance test set %s (split %s) is empty or missing: skipped", name, split)
+            continue
+        n_total, extra = len(pairs), {}
+        if name == "emergent":
+            pairs, dropped, conflicts = dedupe_pairs(pairs)
+            extra = {"n_duplicates": dropped, "n_conflicting_duplicates": conflicts}
+        keep = sample_indices(len(pairs), params.max_pairs, params.sample_seed)
+        subset = [pairs[i] for i in keep]
+        gold = [p.stance for p in subset]
+        predictions: dict[str, Sequence[str]] = {
+            "model": _timed(f"{name}/model", model_predictions, model, subset, params.batch_size, name),
+            "majority": [majority] * len(subset),
+            "tfidf_lr": _timed(f"{name}/tfidf_lr", tfidf.predict, subset),
+            "rules": _timed(f"{name}/rules", rule_predictions, subset, f"{name} rules"),
+        }
+        if name == "fnc1" and params.anchors:
+            if anchors_dir is None:
+                log.warning("FNC-1 anchors not found (%s, nor $%s): not scored", params.anchors_dir, MIRROR_ENV)
+            for anchor in params.anchors if anchors_dir else ():
+                file = anchors_dir / f"{anchor}_submission.csv"
+                predictions[anchor] = anchor_predictions(read_fnc_submission(file), subset, file)
+        entry = {
+            "n": len(subset),
+            "n_total": n_total,
+            "limited": len(subset) < len(pairs),
+            "n_claim_seen_in_train": sum(normalise_text(p.claim) in train_claims for p in subset),
+            **extra,
+            **pair_set_metrics(gold, predictions, fnc=name == "fnc1"),
+        }
+        for system, pred in predictions.items():
+            write_confusion(plots_dir, f"{name}__{system}", gold, pred, entry["labels"])
+        results[name] = entry
+        log.info("%s: %d of %d pairs scored; systems %s", name, len(subset), n_total, ", ".join(predictions))
+    return results
+
+
+def evaluate_spans(
+    params: EvaluateParams, splits: dict[str, list[tuple[str, str, list[Span]]]], tagger_dir: Path
+) -> dict[str, Any]:
+    """Tagger and rule-based annotator span P/R/F1 on every non-empty span test split."""
+    from pipelines.document import Article
+    from pipelines.modeling import load_tagger, tag_text
+    from pipelines.rules import annotate
+
+    tagger = load_tagger(tagger_dir)
+    results: dict[str, Any] = {}
+    for name, split in SPAN_SETS.items():
+        docs = splits.get(split) or []
+        if not docs:
+            log.warning("span test set %s (split %s) is empty or missing: skipped", name, split)
+            continue
+        keep = sample_indices(len(docs), params.max_documents, params.sample_seed)
+        subset = [docs[i] for i in keep]
+        labels = [label for label in LABELS if any(s.label == label for _, _, spans in subset for s in spans)]
+        t0 = time.perf_counter()
+        tagged = [tag_text(tagger, text, params.batch_size) for _, text, _ in tqdm(subset, desc=f"{name} tagger", unit="doc")]
+        t1 = time.perf_counter()
+        ruled = [annotate(Article.from_text(text)).spans for _, text, _ in tqdm(subset, desc=f"{name} rules", unit="doc")]
+        log.info("%s: tagger %.1fs, rules %.1fs on %d documents", name, t1 - t0, time.perf_counter() - t1, len(subset))
+        systems = {
+            system: scoring.span_scores(((text, gold, p) for (_, text, gold), p in zip(subset, pred)), labels)
+            for system, pred in (("tagger", tagged), ("rules", ruled))
+        }
+        results[name] = {
+            "n": len(subset),
+            "n_total": len(docs),
+            "limited": len(subset) < len(docs),
+            "labels": labels,
+            "gold_spans": {label: sum(s.label == label for _, _, spans in subset for s in spans) for label in labels},
+            "systems": {system: _drop_counts(s) for system, s in systems.items()},
+        }
+    return results
+
+
+def _drop_counts(s: dict[str, Any]) -> dict[str, Any]:
+    """Keep P/R/F1 (the metrics) and leave raw counts out of the DVC metrics file."""
+    return {
+        mode: {
+            "micro_f1": s[mode]["micro"]["f1"],
+            "macro_f1": s[mode]["macro_f1"],
+            **{
+                label: {k: v[k] for k in ("precision", "recall", "f1")}
+                for label, v in s[mode]["per_label"].items()
+            },
+        }
+        for mode in ("exact", "overlap")
+    }
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def command(
+    datasets: Annotated[Path, typer.Argument(help="build_dataset's output (stance/, tagger/)")],
+    models: Annotated[Path, typer.Argument(help="trained models (stance/, tagger/)")],
+    out: Annotated[Path, typer.Argument(help="metrics folder to write")],
+    params: Annotated[Path, typer.Option(help="params file (section 'evaluate')")] = Path("params.yaml"),
+) -> None:
+    """Score the stance model and span tagger beside baselines and FNC-1 anchors on the same test items."""
+    from pipelines.results_table import render
+
+    p = load_section(EvaluateParams, "evaluate", params)
+    with stage("evaluate") as counts:
+        out.mkdir(parents=True, exist_ok=True)
+        plots_dir = out / "plots"
+        if plots_dir.exists():
+            shutil.rmtree(plots_dir)  # no stale plots of a system or set no longer evaluated
+        stance = evaluate_pairs(p, load_pair_splits(datasets / "stance"), models / "stance", plots_dir)
+        spans = evaluate_spans(p, load_span_splits(datasets / "tagger"), models / "tagger")
+        _write_json(out / "stance.json", stance)
+        _write_json(out / "spans.json", spans)
+        (out / "results.md").write_text(render(stance, spans), encoding="utf-8")
+        for name, entry in stance.items():
+            if name != "train":
+                counts[f"{name}_pairs"] = entry["n"]
+        for name, entry in spans.items():
+            counts[f"{name}_documents"] = entry["n"]
+
+
+if __name__ == "__main__":
+    typer.run(command)

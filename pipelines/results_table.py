@@ -1,0 +1,155 @@
+"""The README results section, generated from the metrics JSON (never hand-written numbers).
+
+``python -m pipelines.results_table metrics README.md`` replaces what lies between
+``<!-- results:start -->`` and ``<!-- results:end -->`` with the tables that ``evaluate`` also
+writes to ``metrics/results.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+START, END = "<!-- results:start -->", "<!-- results:end -->"
+
+SET_TITLES = {
+    "fnc1": "FNC-1 competition test",
+    "emergent": "Emergent test (de-duplicated)",
+    "polnear": "PolNeAR test",
+    "annotations": "claimtrace gold annotations (test split)",
+}
+SYSTEM_NAMES = {
+    "model": "**claimtrace stance model**",
+    "tagger": "**claimtrace span tagger**",
+    "tfidf_lr": "TF-IDF + logistic regression",
+    "rules": "rule-based annotator",
+    "majority": "majority class",
+    "athene": "Athene (FNC-1 1st)",
+    "talos": "Talos (FNC-1 2nd)",
+    "uclmr": "UCL Machine Reading (FNC-1 3rd)",
+}
+
+
+def _f(x: float | None, percent: bool = False) -> str:
+    if x is None:
+        return "–"
+    return f"{x:.2f}" if percent else f"{x:.3f}"
+
+
+def _count_line(entry: dict[str, Any], unit: str) -> str:
+    line = f"{entry['n']:,} {unit}"
+    if entry.get("limited"):
+        line += f" (a seeded sample of {entry['n_total']:,}: limited by the evaluate params)"
+    if entry.get("n_duplicates"):
+        line += f"; {entry['n_duplicates']} duplicate pairs dropped"
+    if entry.get("n_claim_seen_in_train"):
+        line += f"; {entry['n_claim_seen_in_train']:,} claims also occur in the training split"
+    return line + "."
+
+
+def stance_tables(stance: dict[str, Any]) -> list[str]:
+    out: list[str] = []
+    for name, entry in stance.items():
+        if name == "train":
+            continue
+        labels = entry["labels"]
+        first = next(iter(entry["systems"].values()), {})
+        fnc, related = "fnc_score" in first, "related_macro_f1" in first
+        head = ["system", *(["FNC score"] if fnc else []), "macro-F1"]
+        head += [*(["related 3-way macro-F1"] if related else []), *(f"F1 {label}" for label in labels), "accuracy"]
+        out += [f"#### {SET_TITLES.get(name, name)}", "", _count_line(entry, "pairs"), ""]
+        out += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for system, m in entry["systems"].items():
+            row = [SYSTEM_NAMES.get(system, system)]
+            row += [_f(m.get("fnc_score"), percent=True)] if fnc else []
+            row += [_f(m["macro_f1"])]
+            row += [_f(m.get("related_macro_f1"))] if related else []
+            row += [_f(m["f1"][label]) for label in labels] + [_f(m["accuracy"])]
+            out.append("| " + " | ".join(row) + " |")
+        out.append("")
+    return out
+
+
+def span_tables(spans: dict[str, Any]) -> list[str]:
+    out: list[str] = []
+    for name, entry in spans.items():
+        labels = entry["labels"]
+        head = ["system", "match", "micro-F1", "macro-F1", *(f"F1 {label} (P/R)" for label in labels)]
+        out += [f"#### {SET_TITLES.get(name, name)}", "", _count_line(entry, "documents"), ""]
+        out += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for system, modes in entry["systems"].items():
+            for mode, m in modes.items():
+                row = [SYSTEM_NAMES.get(system, system), mode, _f(m["micro_f1"]), _f(m["macro_f1"])]
+                row += [f"{_f(m[x]['f1'])} ({_f(m[x]['precision'])}/{_f(m[x]['recall'])})" for x in labels]
+                out.append("| " + " | ".join(row) + " |")
+        out.append("")
+    return out
+
+
+def render(stance: dict[str, Any], spans: dict[str, Any]) -> str:
+    """Markdown tables: every system on the same items, one table per test set."""
+    lines = ["### Stance (claim, context) classification", ""]
+    if "train" in stance:
+        lines += [
+            (
+                f"Baselines are fit on the {stance['train']['n']:,} pairs of the dataset's train split only "
+                f"(majority class: `{stance['train']['majority']}`). FNC score: the official weighted score "
+                "in percent of the gold labels' score; related 3-way: macro-F1 over asserts/denies/unconfirmed "
+                "on the gold related pairs."
+            ),
+            "",
+        ]
+    lines += stance_tables(stance)
+    lines += ["### Spans (Claim / Source / Denial)", ""]
+    lines += [
+        "exact: same label and offsets; overlap: per-token credit for partially matching spans.",
+        "",
+    ]
+    lines += span_tables(spans)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def render_from_dir(metrics: Path) -> str:
+    def load(name: str) -> dict[str, Any]:
+        path = metrics / name
+        if not path.exists():
+            raise FileNotFoundError(f"{path} not found: run the evaluate stage first (dvc repro evaluate)")
+        return json.loads(path.read_text(encoding="utf-8"))
+
+    return render(load("stance.json"), load("spans.json"))
+
+
+def replace_block(document: str, block: str, where: str = "README") -> str:
+    """``document`` with the text between the results markers replaced by ``block``."""
+    start, end = document.find(START), document.find(END)
+    if start < 0 or end < 0 or end < start or document.count(START) != 1 or document.count(END) != 1:
+        raise ValueError(f"{where}: needs exactly one {START} followed by one {END}")
+    return document[: start + len(START)] + "\n" + block + document[end:]
+
+
+def command(
+    metrics: Annotated[Path, typer.Argument(help="metrics folder written by evaluate")],
+    readme: Annotated[Path, typer.Argument(help="markdown file with the results markers")] = Path("README.md"),
+) -> None:
+    """Regenerate the README results section from the metrics JSON."""
+    try:
+        text = replace_block(readme.read_text(encoding="utf-8"), render_from_dir(metrics), str(readme))
+    except (FileNotFoundError, ValueError) as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(code=1) from e
+    fd, tmp = tempfile.mkstemp(dir=readme.parent, prefix=f".{readme.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    shutil.copymode(readme, tmp)
+    os.replace(tmp, readme)
+    typer.echo(f"{readme}: results section regenerated from {metrics}")
+
+
+if __name__ == "__main__":
+    typer.run(command)
