@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.claimtrace-installed
 export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_NO_ADVISORY_WARNINGS ?= 1
 
-.PHONY: install pipeline test browser lock clean-venv
+.PHONY: install pipeline test browser lock clean-venv bench
 
 # torch first, on its own: `torch==2.13.0` takes the CPU wheel from the machine's local wheel
 # folder, while resolving it together with the rest could pull a multi-GB CUDA build.
@@ -32,9 +32,20 @@ browser:
 
 pipeline: install
 	$(BIN)/dvc repro
+	$(BIN)/python -m pipelines.results_table metrics README.md
 
 test: install browser
 	$(BIN)/python -m pytest
+
+# Benchmarks (not in `make test`; ~15-25 min on 2 cores): each writes benchmarks/results/<name>.json,
+# then the README's bench block is regenerated from those files.
+bench: install
+	$(BIN)/python -m benchmarks.flops
+	$(BIN)/python -m benchmarks.train
+	$(BIN)/python -m benchmarks.inference
+	$(BIN)/python -m benchmarks.dvc_noop
+	if [ -f benchmarks/studio_import.py ]; then $(BIN)/python benchmarks/studio_import.py; fi
+	$(BIN)/python -m benchmarks.report
 
 # Regenerate the lock after changing requirements.in (torch and this package are installed apart).
 lock:

@@ -96,6 +96,38 @@ def classify_records(model: Any, batch: list[PairInput], batch_size: int) -> lis
 
 # --- streaming ----------------------------------------------------------------------------------
 
+MAX_DEPTH = 100  # JSON nesting a line may have; deeper values would overflow the encoder's stack on output
+
+
+def check_tree(record: dict[str, Any]) -> None:
+    """Reject what parses but cannot be written back: lone surrogates, nesting over :data:`MAX_DEPTH`.
+
+    JSON ``"\\ud800"`` escapes decode to lone surrogates, which UTF-8 cannot encode; the record is
+    echoed into the output, so every key and string in it is checked (iteratively: no recursion).
+    """
+    stack: list[tuple[str, Any, int]] = [("", record, 1)]
+    while stack:
+        path, value, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise BadInput(f"field {path!r} is nested too deeply (more than {MAX_DEPTH} levels)")
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError as e:
+                raise BadInput(
+                    f"field {path!r} is not valid Unicode text (lone surrogate at offset {e.start})"
+                ) from None
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                sub = f"{path}.{key}" if path else key
+                try:
+                    key.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise BadInput(f"a key in {path or 'the line'!r} is not valid Unicode text (lone surrogate)") from None
+                stack.append((sub, item, depth + 1))
+        elif isinstance(value, list):
+            stack.extend((f"{path}[{i}]", item, depth + 1) for i, item in enumerate(value))
+
 
 @dataclass
 class StreamCounts:
@@ -118,8 +150,12 @@ def _records(f: IO[bytes], path: Path, counts: StreamCounts, strict: bool, parse
                 raise BadInput(f"not UTF-8 ({e.reason} at byte {e.start})") from e
             except json.JSONDecodeError as e:
                 raise BadInput(f"not valid JSON ({e.msg}, column {e.colno})") from e
+            except RecursionError as e:
+                # the parser recurses per nesting level: a line like "[[[[..." exhausts the stack
+                raise BadInput(f"nested too deeply (more than {MAX_DEPTH} levels)") from e
             if not isinstance(record, dict):
                 raise BadInput(f"expected a JSON object, got {type(record).__name__}")
+            check_tree(record)
             yield parse(record)
         except BadInput as e:
             where = f"{path}:{lineno}: {e}"

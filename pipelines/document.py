@@ -40,7 +40,7 @@ def normalise_text(text: str) -> str:
 
 def article_id(text: str) -> str:
     """Stable id derived from the content, so re-ingesting the same story gives the same id."""
-    return hashlib.sha256(normalise_text(text).encode("utf-8")).hexdigest()[:16]
+    return hashlib.sha256(normalise_text(text).encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -142,6 +142,7 @@ def validate(doc: Document) -> Document:
     text = doc.article.text
     if not doc.article.id:
         raise DocumentError("", "article has no id")
+    _check_unicode(doc.article.id, "article text", text)
     for ann in doc.annotations:
         if ann.provenance not in PROVENANCES:
             raise DocumentError(
@@ -181,7 +182,17 @@ def validate(doc: Document) -> Document:
     return doc
 
 
+def _check_unicode(doc_id: str, what: str, text: str) -> None:
+    """Reject lone surrogates (e.g. from a ``"\\ud800"`` JSON escape): they cannot be written as UTF-8."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise DocumentError(doc_id, f"{what} is not valid Unicode: lone surrogate at offset {e.start}") from None
+
+
 def validate_pair(pair: StancePair) -> StancePair:
+    for what in ("claim", "context"):
+        _check_unicode(pair.id, what, getattr(pair, what))
     if pair.stance not in PAIR_STANCES:
         raise DocumentError(pair.id, f"stance {pair.stance!r} not in {PAIR_STANCES}")
     if not pair.claim.strip() or not pair.context.strip():

@@ -163,3 +163,10 @@ def test_jsonl_round_trip_is_exact(tmp_path_factory, doc):
             assert back.article.text[s.start : s.end] == s.text
     # one JSON object per line, whatever the text holds (newlines, CR, U+2028, NEL)
     assert path.read_bytes().count(b"\n") == 1
+
+
+def test_lone_surrogate_is_a_clear_error(tmp_path):
+    doc = Document(Article.from_text("bad \ud800 text"))
+    with pytest.raises(DocumentError, match="lone surrogate at offset 4"):
+        write_documents(tmp_path / "d.jsonl", [doc])
+    assert not (tmp_path / "d.jsonl").exists()

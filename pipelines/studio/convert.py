@@ -9,6 +9,7 @@ and :func:`from_ls_offset`, so flipping the constant is the only change if the u
 from __future__ import annotations
 
 import hashlib
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -149,14 +150,75 @@ class PullStats:
     skipped: list[dict[str, Any]] = field(default_factory=list)
 
 
+# The export is outside data: each field is checked for its JSON type before use, so a malformed
+# task or annotation is a DocumentError naming the task and annotation, never a crash (or a drop).
+
+_JSON_TYPES = {
+    dict: "an object", list: "an array", str: "a string", bool: "a boolean", int: "a number", float: "a number"
+}
+
+
+def _shape_error(doc_id: str, where: str, what: str, value: Any, expected: str) -> DocumentError:
+    got = "null" if value is None else _JSON_TYPES.get(type(value), type(value).__name__)
+    return DocumentError(doc_id, f"{where}: {what} is {got}, expected {expected}; fix it in Label Studio")
+
+
+def _object(value: Any, what: str, doc_id: str, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise _shape_error(doc_id, where, what, value, "an object")
+    return value
+
+
+def _array(value: Any, what: str, doc_id: str, where: str) -> list[Any]:
+    """A list field; absent or null counts as empty."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise _shape_error(doc_id, where, what, value, "an array")
+    return value
+
+
+def _integer(value: Any, what: str, doc_id: str, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _shape_error(doc_id, where, what, value, "an integer")
+    return value
+
+
+def _text(value: Any, what: str, doc_id: str, where: str) -> str:
+    """A string that can be written as UTF-8 (a ``"\\ud800"`` JSON escape decodes to a lone surrogate)."""
+    if not isinstance(value, str):
+        raise _shape_error(doc_id, where, what, value, "a string")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise DocumentError(
+            doc_id, f"{where}: {what} is not valid Unicode text (lone surrogate at offset {e.start})"
+        ) from None
+    return value
+
+
+def _optional_text(value: Any, what: str, doc_id: str, where: str) -> str | None:
+    return None if value is None else _text(value, what, doc_id, where)
+
+
+def _task_id(task: Any) -> int:
+    if not isinstance(task, dict):
+        raise _shape_error("", "export", "a task", task, "an object")
+    return _integer(task.get("id"), "the task id", "", f"task {task.get('id')!r}")
+
+
 def task_article(task: dict[str, Any]) -> Article:
-    data = task.get("data") or {}
+    where = f"task {_task_id(task)}"
+    data = _object(task.get("data"), "data", "", where)
     if "text" not in data or "article_id" not in data:
         raise DocumentError(
             str(data.get("article_id", "")),
-            f"task {task.get('id')}: data has no 'text'/'article_id' (not pushed by claimtrace?)",
+            f"{where}: data has no 'text'/'article_id' (not pushed by claimtrace?)",
         )
-    return Article(id=data["article_id"], text=data["text"], **{k: data.get(k) for k in ARTICLE_KEYS})
+    doc_id = _text(data["article_id"], "data.article_id", "", where)
+    text = _text(data["text"], "data.text", doc_id, where)
+    meta = {k: _optional_text(data.get(k), f"data.{k}", doc_id, where) for k in ARTICLE_KEYS}
+    return Article(id=doc_id, text=text, **meta)
 
 
 def _where(task_id: Any, ann_id: Any) -> str:
@@ -167,15 +229,19 @@ def region_to_span(
     text: str, region: dict[str, Any], where: str, doc_id: str, stats: PullStats, unit: OffsetUnit = LS_OFFSET_UNIT
 ) -> Span:
     """One ``labels`` region -> Span; offsets converted once and checked against the region's text."""
-    value = region.get("value") or {}
-    rid = str(region.get("id"))
-    labels = value.get("labels") or []
+    rid = _text(region.get("id"), "a region id", doc_id, where)
+    here = f"{where}, region {rid!r}"
+    value = _object(region.get("value", {}), "the region value", doc_id, here)
+    labels = _array(value.get("labels"), "the region labels", doc_id, here)
     if len(labels) != 1 or labels[0] not in LABELS:
         raise DocumentError(doc_id, f"{where}: region has labels {labels!r}, expected exactly one of {LABELS}", rid)
     raw_start, raw_end = value.get("start"), value.get("end")
-    if not isinstance(raw_start, int) or not isinstance(raw_end, int):
+    if any(isinstance(v, bool) or not isinstance(v, int) for v in (raw_start, raw_end)):
         raise DocumentError(doc_id, f"{where}: region has non-integer offsets {raw_start!r}, {raw_end!r}", rid)
-    want = value.get("text")
+    want = _optional_text(value.get("text"), "the region text", doc_id, here)
+    score = region.get("score")
+    if score is not None and (isinstance(score, bool) or not isinstance(score, int | float) or not math.isfinite(score)):
+        raise DocumentError(doc_id, f"{where}: region score {score!r} is not a finite number", rid)
     tried = []
     for candidate in (unit, _other(unit)):
         try:
@@ -190,7 +256,7 @@ def region_to_span(
         if text[start:end] == want:
             if candidate != unit:
                 stats.counts[f"spans_{candidate}_offsets"] += 1
-            return Span(id=rid, label=labels[0], start=start, end=end, text=want, score=region.get("score"))
+            return Span(id=rid, label=labels[0], start=start, end=end, text=want, score=score)
         tried.append(f"{candidate}: text there is {text[start:end]!r}")
     raise DocumentError(
         doc_id,
@@ -209,10 +275,15 @@ def result_to_annotation(
 ) -> AnnotationSet:
     """One Label Studio annotation -> one gold AnnotationSet (validated)."""
     article = task_article(task)
-    where = _where(task.get("id"), annotation.get("id"))
+    where = _where(task["id"], annotation.get("id"))
+    items = [
+        _object(item, f"result item {i}", article.id, where)
+        for i, item in enumerate(_array(annotation.get("result"), "result", article.id, where))
+    ]
+    created_at = _optional_text(annotation.get("created_at"), "created_at", article.id, where)
     spans: list[Span] = []
     relations: list[Relation] = []
-    for item in annotation.get("result") or []:
+    for item in items:
         kind = item.get("type")
         if kind == "labels" and item.get("from_name") == LABELS_NAME:
             spans.append(region_to_span(article.text, item, where, article.id, stats, unit))
@@ -221,11 +292,11 @@ def result_to_annotation(
                 article.id, f"{where}: unexpected result item type {kind!r} from {item.get('from_name')!r}"
             )
     by_id = {s.id: s for s in spans}
-    for item in annotation.get("result") or []:
+    for item in items:
         if item.get("type") != "relation":
             continue
-        a, b = str(item.get("from_id")), str(item.get("to_id"))
-        labels = item.get("labels") or []
+        a, b = (_text(item.get(k), f"relation {k}", article.id, where) for k in ("from_id", "to_id"))
+        labels = _array(item.get("labels"), f"relation {a} -> {b} labels", article.id, where)
         if len(labels) != 1 or labels[0] not in STANCES:
             raise DocumentError(
                 article.id, f"{where}: relation {a} -> {b} has labels {labels!r}, expected exactly one of {STANCES}"
@@ -249,11 +320,20 @@ def result_to_annotation(
         provenance="gold",
         spans=tuple(spans),
         relations=tuple(relations),
-        created_at=annotation.get("created_at"),
-        origin=f"label-studio:task={task.get('id')},annotation={annotation.get('id')}",
+        created_at=created_at,
+        origin=f"label-studio:task={task['id']},annotation={annotation.get('id')}",
     )
     validate(Document(article, (ann,)))
     return ann
+
+
+def _completed_by(value: Any, doc_id: str, where: str) -> Any:
+    """The annotating user as exported: a user id, or a user object with an ``id`` (and ``email``)."""
+    if isinstance(value, dict):
+        _integer(value.get("id"), "completed_by.id", doc_id, where)
+        _optional_text(value.get("email"), "completed_by.email", doc_id, where)
+        return value
+    return _integer(value, "completed_by", doc_id, where)
 
 
 def annotator_name(completed_by: Any, users: dict[int, str]) -> str:
@@ -272,11 +352,18 @@ def task_to_document(
     only counted.
     """
     article = task_article(task)
+    task_where = f"task {task['id']}"
     sets = []
-    stats.counts["drafts_excluded"] += len(task.get("drafts") or [])
-    for annotation in task.get("annotations") or []:
-        annotator = annotator_name(annotation.get("completed_by"), users)
-        if annotation.get("was_cancelled"):
+    stats.counts["drafts_excluded"] += len(_array(task.get("drafts"), "drafts", article.id, task_where))
+    for i, annotation in enumerate(_array(task.get("annotations"), "annotations", article.id, task_where)):
+        nth = f"annotation {i + 1} of {len(task['annotations'])}"
+        annotation = _object(annotation, nth, article.id, task_where)
+        where = _where(task["id"], _integer(annotation.get("id"), f"the id of {nth}", article.id, task_where))
+        annotator = annotator_name(_completed_by(annotation.get("completed_by"), article.id, where), users)
+        cancelled = annotation.get("was_cancelled")
+        if cancelled is not None and not isinstance(cancelled, bool):
+            raise _shape_error(article.id, where, "was_cancelled", cancelled, "a boolean")
+        if cancelled:
             stats.skipped.append(
                 {
                     "task": task.get("id"),
