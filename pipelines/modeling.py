@@ -549,6 +549,22 @@ def checkpoint_dir(output_dir: Path) -> Path:
     return root / output_dir.name
 
 
+def last_checkpoint(ckpt: Path) -> Path | None:
+    """The latest checkpoint a run can resume from, or None.
+
+    The Trainer writes ``trainer_state.json`` last and not atomically, so a run killed while
+    saving leaves a newer folder without a readable state: it is skipped, never resumed from.
+    """
+    done = []
+    for d in ckpt.glob("checkpoint-*"):
+        try:
+            state = json.loads((d / "trainer_state.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        done.append((int(state["global_step"]), d))
+    return max(done)[1] if done else None
+
+
 @dataclass
 class TaskSpec:
     """What differs between the two trainings; :func:`fit` does the rest."""
@@ -649,13 +665,17 @@ def fit(
         asdict(params), {k: v._fingerprint for k, v in data.items()}, spec.task
     )
     stamp_file = ckpt / "fingerprint.txt"
-    resume = (
-        stamp_file.is_file()
-        and stamp_file.read_text().strip() == stamp
-        and any(ckpt.glob("checkpoint-*"))
+    last = (
+        last_checkpoint(ckpt)
+        if stamp_file.is_file() and stamp_file.read_text().strip() == stamp
+        else None
     )
+    resume = last is not None
     if not resume and ckpt.exists():
         shutil.rmtree(ckpt)
+    for torn in ckpt.glob("checkpoint-*"):  # e.g. a save cut short by the kill
+        if torn != last:
+            shutil.rmtree(torn)
     ckpt.mkdir(parents=True, exist_ok=True)
     stamp_file.write_text(stamp + "\n")
 
@@ -704,14 +724,11 @@ def fit(
     tokens_before = (
         0  # tokens of the interrupted run, so throughput counts this run only
     )
-    if resume:
-        last = max(
-            ckpt.glob("checkpoint-*"), key=lambda d: int(d.name.rsplit("-", 1)[1])
-        )
+    if last is not None:
         state = json.loads((last / "trainer_state.json").read_text(encoding="utf-8"))
         tokens_before = int(state.get("num_input_tokens_seen", 0))
     t_train, cpu_train = time.perf_counter(), time.process_time()
-    out = trainer.train(resume_from_checkpoint=True if resume else None)
+    out = trainer.train(resume_from_checkpoint=str(last) if last else None)
     train_seconds = time.perf_counter() - t_train
     cpu_seconds = time.process_time() - cpu_train
     # the last epoch's evaluation (no second pass over the validation set)

@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -134,3 +140,72 @@ def test_ci_params_have_the_same_keys_as_params_yaml():
             assert sorted(ci[section]) == sorted(values), (
                 f"params.ci.yaml [{section}]: keys differ"
             )
+
+
+def _complete_checkpoint(root: Path) -> Path | None:
+    """A checkpoint whose trainer state (saved last) is readable: what a resume can start from."""
+    for d in root.glob("checkpoint-*"):
+        try:
+            json.loads((d / "trainer_state.json").read_text())
+        except (OSError, ValueError):
+            continue
+        return d
+    return None
+
+
+@pytest.mark.slow
+def test_killed_training_resumes_from_its_last_checkpoint(workdir, tmp_path):
+    """A SIGKILLed run (OOM killer, preempted CI job) must lose at most one epoch, not the whole
+    training: the rerun resumes from the last complete checkpoint, skipping one torn by the kill."""
+    params = yaml.safe_load((workdir / "params.yaml").read_text())
+    # 3 epochs of 2 steps, checkpointed per epoch; 1 thread: the machine is shared
+    params["train_stance"].update(
+        epochs=3, batch_size=8, train_size=16, eval_size=4, torch_threads=1
+    )
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    out = tmp_path / "models" / "stance"
+    ckpt = tmp_path / "models" / ".checkpoints" / "stance"
+    cmd = [
+        sys.executable, "-m", "pipelines.train_stance",
+        str(workdir / "datasets" / "stance"), str(out),
+        "--live-dir", str(tmp_path / "live"), "--params", str(tmp_path / "params.yaml"),
+    ]  # fmt: skip
+    env = os.environ | {"HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO)}
+
+    with (tmp_path / "killed.log").open("wb") as log:
+        proc = subprocess.Popen(
+            cmd, cwd=REPO, env=env, stdout=log, stderr=log, start_new_session=True
+        )
+        try:
+            deadline = time.monotonic() + 120
+            while _complete_checkpoint(ckpt) is None and proc.poll() is None:
+                assert time.monotonic() < deadline, "no checkpoint after 120 s"
+                time.sleep(0.02)
+            os.killpg(proc.pid, signal.SIGKILL)
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL, (
+        f"training ended before the kill:\n{(tmp_path / 'killed.log').read_text()[-3000:]}"
+    )
+    assert not out.exists()  # nothing published by the killed run
+    last = _complete_checkpoint(ckpt)
+    assert last is not None and (ckpt / "fingerprint.txt").is_file()
+    killed_at = int(last.name.rsplit("-", 1)[1])
+    # a save cut short by the kill: a later checkpoint folder without its trainer state
+    torn = ckpt / "checkpoint-999"
+    torn.mkdir(exist_ok=True)
+    (torn / "config.json").write_text("{}")
+
+    done = subprocess.run(
+        cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    metrics = json.loads((out / "training_metrics.json").read_text())
+    assert metrics["resumed"] is True
+    # same as an uninterrupted run
+    assert metrics["steps"] == 3 * math.ceil(metrics["train_examples"] / 8)
+    assert 0 < killed_at < metrics["steps"]  # the kill landed mid-training
+    assert load_stance(out).labels == PAIR_STANCES
+    assert not ckpt.exists()  # removed after success
