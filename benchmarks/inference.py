@@ -142,8 +142,8 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
                  {"stance_model": stance_from, "tagger_model": tagger_from, "batch_size": args.batch_size,
                   "torch_threads": torch.get_num_threads()},
                  notes="naive = one item per call with batch size 1 (classify: two smaller sizes; predict: smallest); "
-                       "an untrained tagger marks random spans, so predict's cost there is dominated by "
-                       "classifying their (Source, Claim) candidates (see spans_per_article); "
+                       "predict's cost grows with the spans found (spans_per_article: each Source is "
+                       "paired with nearby Claims for the stance model; an untrained tagger marks many); "
                        "peak RSS sampled every 5 ms (process total; delta = growth during the run)")
     return rows
 
