@@ -220,22 +220,40 @@ def test_earlier_adjudication_and_duplicate_annotators():
         adjudicate(Document(d.article, ()))
 
 
+def run_command(src: Path, out: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pipelines.agreement", str(src), str(out)],
+        check=False, capture_output=True, text=True, cwd=Path(__file__).parents[1],
+    )
+
+
 def test_command_writes_json(tmp_path: Path):
     src = tmp_path / "annotations.jsonl"
     write_documents(src, [doc(ann("alice", FULL, RELS), ann("bob", FULL, RELS)), doc(ann("alice", [KREMLIN]))])
     out = tmp_path / "metrics" / "agreement.json"
-    res = subprocess.run(
-        [sys.executable, "-m", "pipelines.agreement", str(src), str(out)],
-        check=False,
-        capture_output=True,
-        text=True,
-        cwd=Path(__file__).parents[1],
-    )
+    res = run_command(src, out)
     assert res.returncode == 0, res.stderr
     assert "[agreement] documents=2, compared=1, annotators=2" in res.stderr
     data = json.loads(out.read_text(encoding="utf-8"))
     assert data["documents_single_annotator"] == 1 and data["spans"]["exact"]["Claim"] == 1.0
     assert [p.name for p in out.parent.iterdir()] == ["agreement.json"]  # no temp file left behind
+
+
+def test_command_before_any_pull_reports_no_agreement(tmp_path: Path):
+    out = tmp_path / "agreement.json"
+    res = run_command(tmp_path / "export" / "annotations.jsonl", out)
+    assert res.returncode == 0, res.stderr
+    assert "not found: no annotations pulled yet" in res.stderr
+    assert json.loads(out.read_text(encoding="utf-8"))["agreement_computed"] is False
+
+
+def test_command_bad_line_names_file_and_line(tmp_path: Path):
+    src = tmp_path / "annotations.jsonl"
+    src.write_text("{not json\n", encoding="utf-8")
+    res = run_command(src, tmp_path / "agreement.json")
+    assert res.returncode == 1
+    assert f"{src}:1: not valid JSON" in res.stderr
+    assert not (tmp_path / "agreement.json").exists()
 
 
 def test_polnear_articles_with_several_annotators(mirror):
