@@ -11,7 +11,15 @@ from pathlib import Path
 import pytest
 
 from pipelines.agreement import AgreementError, adjudicate, report, stance_units, trim
-from pipelines.document import AnnotationSet, Article, Document, Relation, Span, validate, write_documents
+from pipelines.document import (
+    AnnotationSet,
+    Article,
+    Document,
+    Relation,
+    Span,
+    validate,
+    write_documents,
+)
 
 TEXT = "The Kremlin denied that Russia used missiles. Kyiv said it could not confirm the strike."
 #       0         1         2         3         4         5         6         7         8
