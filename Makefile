@@ -34,7 +34,7 @@ browser:
 
 pipeline: install
 	$(BIN)/dvc repro
-	$(BIN)/python -m pipelines.results_table metrics README.md
+	$(BIN)/python -m pipelines.learn.results_table metrics README.md
 
 test: install browser
 	$(BIN)/python -m pytest

@@ -1,6 +1,6 @@
 """Inference throughput of ``classify`` (stance pairs) and ``predict`` (tag articles + link stances).
 
-Uses the :mod:`pipelines.modeling` functions the commands use, on ``models/stance`` and
+Uses the :mod:`pipelines.models.encoding` functions the commands use, on ``models/stance`` and
 ``models/tagger`` when trained, else on freshly initialised heads over the packaged base model
 (same architecture and cost, untrained outputs). For two or three input sizes: items/s, tokens/s,
 peak resident memory, and the speed-up over a naive loop that feeds one item at a time.
@@ -29,7 +29,7 @@ def fresh_model(task: str) -> Any:
     import torch
     import transformers
 
-    from pipelines.modeling import (
+    from pipelines.models.encoding import (
         STANCE_LABELS,
         TAG_LABELS,
         LoadedModel,
@@ -53,7 +53,7 @@ def fresh_model(task: str) -> Any:
 
 
 def load(task: str, models: Path) -> tuple[Any, str]:
-    from pipelines.modeling import load_stance, load_tagger
+    from pipelines.models.encoding import load_stance, load_tagger
 
     path = models / task
     if (path / "model.safetensors").is_file():
@@ -77,7 +77,7 @@ def one_at_a_time(classify: Callable[..., Any], model: Any, pairs: list[Any]) ->
 
 def predict_batched(tagger: Any, stance: Any, batch: list[Any], p: Any, out: list[dict[str, Any]]) -> None:
     """What ``claimtrace predict`` does per input: ``articles_per_batch`` articles per call."""
-    from pipelines.predict import predict_records
+    from pipelines.use.predict import predict_records
 
     for i in range(0, len(batch), p.articles_per_batch):
         out.extend(predict_records(tagger, stance, batch[i : i + p.articles_per_batch], p))
@@ -86,9 +86,9 @@ def predict_batched(tagger: Any, stance: Any, batch: list[Any], p: Any, out: lis
 def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     import torch
 
-    from pipelines.classify import PairInput
-    from pipelines.modeling import classify_pairs, encode_pairs
-    from pipelines.predict import ArticleInput, PredictParams
+    from pipelines.use.classify import PairInput
+    from pipelines.models.encoding import classify_pairs, encode_pairs
+    from pipelines.use.predict import ArticleInput, PredictParams
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", type=int, nargs="+", default=[32, 128, 512])
@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         naive = measure(one_at_a_time, classify_pairs, stance, pairs) if n <= max(args.sizes[:2]) else None
         record("classify", n, tokens, fast, naive)
 
-    from pipelines.params import load_section
+    from pipelines.core.params import load_section
 
     p = load_section(PredictParams, "predict", ROOT / "params.yaml") if _has_section("predict") else None
     p = p or PredictParams("models/tagger", "models/stance", args.batch_size, 8, 1, 600)

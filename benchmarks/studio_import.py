@@ -21,10 +21,10 @@ from typing import Annotated
 
 import typer
 
-from pipelines.document import AnnotationSet, Article, Relation, Span
+from pipelines.core.document import AnnotationSet, Article, Relation, Span
 from pipelines.studio import server as srv
-from pipelines.studio.client import connect, ensure_project, pull, push
-from pipelines.studio.convert import annotation_to_result, article_to_task
+from pipelines.studio.sync import connect, ensure_project, pull, push
+from pipelines.studio.tasks import annotation_to_result, article_to_task
 
 
 class SyntheticPredictor:

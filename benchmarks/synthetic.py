@@ -62,7 +62,7 @@ def tagger_rows(n: int, seed: int = 13) -> list[dict[str, Any]]:
 
 def dataset_dict(task: str, n: int, seed: int = 13) -> Any:
     """A DatasetDict shaped like build_dataset's output (train + a small validation split)."""
-    from pipelines.build_dataset import (
+    from pipelines.learn.build_dataset import (
         stance_features,
         tagger_features,
         to_dataset_dict,

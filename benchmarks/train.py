@@ -2,7 +2,7 @@
 
 For each model and each training-set size (default 32/64/128 synthetic pairs or articles, one epoch):
 
-* **ours**: :func:`pipelines.modeling.fit` with the project's params (dynamic padding, length
+* **ours**: :func:`pipelines.models.encoding.fit` with the project's params (dynamic padding, length
   grouping, ``torch_threads``), i.e. exactly what ``dvc repro`` runs;
 * **plain**: an unoptimised ``transformers.Trainer`` on the same tokenised examples, padded to
   ``max_length``, no length grouping, default collator, torch's default thread count.
@@ -34,16 +34,16 @@ from benchmarks.synthetic import dataset_dict
 
 def task_setup(task: str, params_path: Path) -> tuple[Any, Any]:
     """(params with the benchmark's overrides, TaskSpec) of one model, from params.yaml."""
-    from pipelines.params import load_section
+    from pipelines.core.params import load_section
 
     if task == "stance":
-        from pipelines.modeling import TrainParams
-        from pipelines.train_stance import spec
+        from pipelines.models.encoding import TrainParams
+        from pipelines.learn.train_stance import spec
 
         p = load_section(TrainParams, "train_stance", params_path)
     else:
-        from pipelines.modeling import TaggerParams
-        from pipelines.train_tagger import spec
+        from pipelines.models.encoding import TaggerParams
+        from pipelines.learn.train_tagger import spec
 
         p = load_section(TaggerParams, "train_tagger", params_path)
     p = dataclasses.replace(p, epochs=1, train_size=0, eval_size=0, eval_per_epoch=False, logging_steps=10**6)
@@ -53,7 +53,7 @@ def task_setup(task: str, params_path: Path) -> tuple[Any, Any]:
 def non_embedding_params(spec: Any, p: Any) -> int:
     import transformers
 
-    from pipelines.modeling import resolve_base_model
+    from pipelines.models.encoding import resolve_base_model
 
     model = getattr(transformers, spec.model_class).from_pretrained(
         resolve_base_model(p.base_model), num_labels=len(spec.labels), use_safetensors=True
@@ -62,7 +62,7 @@ def non_embedding_params(spec: Any, p: Any) -> int:
 
 
 def run_ours(spec: Any, p: Any, data: Any) -> dict[str, Any]:
-    from pipelines.modeling import fit
+    from pipelines.models.encoding import fit
 
     with tempfile.TemporaryDirectory() as tmp:
         m = fit(spec, p, data, Path(tmp) / "models" / spec.task, Path(tmp) / "live", {})
@@ -76,7 +76,7 @@ def run_plain(spec: Any, p: Any, data: Any, threads: int) -> dict[str, Any]:
     import transformers
     from transformers import Trainer, TrainingArguments, default_data_collator
 
-    from pipelines.modeling import IGNORE_INDEX, load_tokenizer, resolve_base_model
+    from pipelines.models.encoding import IGNORE_INDEX, load_tokenizer, resolve_base_model
 
     torch.set_num_threads(threads)
     base = resolve_base_model(p.base_model)

@@ -14,16 +14,16 @@ app = typer.Typer(help="claimtrace: news articles -> claim-attribution corpus ->
 
 # command name -> module exposing ``command`` (a typer-compatible function)
 COMMANDS = {
-    "fetch": "pipelines.fetch",
-    "ingest": "pipelines.ingest",
-    "convert": "pipelines.convert",
-    "build-dataset": "pipelines.build_dataset",
-    "train-stance": "pipelines.train_stance",
-    "train-tagger": "pipelines.train_tagger",
-    "evaluate": "pipelines.evaluate",
-    "classify": "pipelines.classify",
-    "predict": "pipelines.predict",
-    "publish": "pipelines.publish",
+    "fetch": "pipelines.sources.fetch",
+    "ingest": "pipelines.sources.ingest",
+    "convert": "pipelines.sources.convert",
+    "build-dataset": "pipelines.learn.build_dataset",
+    "train-stance": "pipelines.learn.train_stance",
+    "train-tagger": "pipelines.learn.train_tagger",
+    "evaluate": "pipelines.learn.evaluate",
+    "classify": "pipelines.use.classify",
+    "predict": "pipelines.use.predict",
+    "publish": "pipelines.use.publish",
 }
 
 for _name, _module in COMMANDS.items():

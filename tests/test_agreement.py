@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.agreement import AgreementError, adjudicate, report, stance_units, trim
-from pipelines.document import (
+from pipelines.studio.agreement import AgreementError, adjudicate, report, stance_units, trim
+from pipelines.core.document import (
     AnnotationSet,
     Article,
     Document,
@@ -230,7 +230,7 @@ def test_earlier_adjudication_and_duplicate_annotators():
 
 def run_command(src: Path, out: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "pipelines.agreement", str(src), str(out)],
+        [sys.executable, "-m", "pipelines.studio.agreement", str(src), str(out)],
         check=False, capture_output=True, text=True, cwd=Path(__file__).parents[1],
     )
 
@@ -266,7 +266,7 @@ def test_command_bad_line_names_file_and_line(tmp_path: Path):
 
 def test_polnear_articles_with_several_annotators(mirror):
     """PolNeAR's multiply-annotated articles: real human agreement, and a valid adjudicated set."""
-    from pipelines.corpora.polnear import load_polnear
+    from pipelines.sources.corpora.polnear import load_polnear
 
     root = mirror / "polnear"
     docs = list(load_polnear(root, "train"))

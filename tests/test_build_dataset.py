@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.build_dataset import (
+from pipelines.learn.build_dataset import (
     BuildParams,
     check_dataset,
     choose_annotator,
@@ -19,7 +19,7 @@ from pipelines.build_dataset import (
     select_sentences,
     split_sentences,
 )
-from pipelines.document import (
+from pipelines.core.document import (
     PAIR_STANCES,
     AnnotationSet,
     Article,
@@ -31,7 +31,7 @@ from pipelines.document import (
     write_documents,
     write_pairs,
 )
-from pipelines.modeling import CLM_OPEN, SRC_OPEN
+from pipelines.models.encoding import CLM_OPEN, SRC_OPEN
 
 REPO = Path(__file__).resolve().parents[1]
 PARAMS = BuildParams(

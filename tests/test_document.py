@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipelines.document import (
+from pipelines.core.document import (
     LABELS,
     STANCES,
     AnnotationSet,

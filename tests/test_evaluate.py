@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from pipelines import evaluate, results_table
-from pipelines.document import StancePair
-from pipelines.report import log
+from pipelines.learn import evaluate, results_table
+from pipelines.core.document import StancePair
+from pipelines.core.stagelog import log
 
 
 def pair(i, claim, context="ctx", stance="asserts", source=None, prefix="p"):
@@ -116,7 +116,7 @@ def _tiny_eval_data(root: Path, models_root: Path) -> tuple[Path, Path]:
     """Stance and tagger DatasetDicts shaped like build_dataset's, and an anchors folder."""
     from datasets import Dataset, DatasetDict, load_from_disk
 
-    from pipelines.build_dataset import stance_features
+    from pipelines.learn.build_dataset import stance_features
 
     stance = load_from_disk(str(models_root / "datasets" / "stance"))
     features = stance_features()
@@ -214,7 +214,7 @@ def test_evaluate_scores_every_system_on_the_same_pairs(tmp_path, tiny_models):
     # anchors: athene's file is the gold but for two rows; talos says unrelated everywhere
     gold = [s for _, s, _ in HEADLINES]
     athene = [evaluate.STANCE_MAP[a] for _, _, a in HEADLINES]
-    from pipelines import scoring
+    from pipelines.core import scoring
 
     assert fnc["systems"]["athene"]["fnc_score"] == pytest.approx(scoring.fnc_relative_score(gold, athene))
     assert fnc["systems"]["talos"]["related_macro_f1"] == 0.0

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipelines.fetch import MIRROR_ENV, FetchError, FetchParams, fetch, load_manifest, mirror_from_env
-from pipelines.params import ParamsError, load_section
+from pipelines.sources.fetch import MIRROR_ENV, FetchError, FetchParams, fetch, load_manifest, mirror_from_env
+from pipelines.core.params import ParamsError, load_section
 
 ROOT = Path(__file__).resolve().parents[1]
 CLOSED = "http://127.0.0.1:9"  # discard port: nothing listens, so connecting is refused at once
@@ -148,7 +148,7 @@ def test_offline_without_mirror_fails_fast_with_hint(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != MIRROR_ENV} | {"PYTHONPATH": str(ROOT)}
     t0 = time.monotonic()
     proc = subprocess.run(
-        [sys.executable, "-m", "pipelines.fetch", str(tmp_path / "raw"), "--params", str(tmp_path / "params.yaml")],
+        [sys.executable, "-m", "pipelines.sources.fetch", str(tmp_path / "raw"), "--params", str(tmp_path / "params.yaml")],
         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60,
     )
     assert time.monotonic() - t0 < 10

@@ -13,9 +13,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipelines.cleaning import FOOTER_MARKERS, clean_text
-from pipelines.document import read_articles
-from pipelines.ingest import IngestParams, ingest, run
+from pipelines.sources.cleaning import FOOTER_MARKERS, clean_text
+from pipelines.core.document import read_articles
+from pipelines.sources.ingest import IngestParams, ingest, run
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests/fixtures/ingest"
@@ -162,7 +162,7 @@ def test_cli_writes_articles(tmp_path: Path) -> None:
     )
     out = tmp_path / "corpus/articles.jsonl"
     proc = subprocess.run(
-        [sys.executable, "-m", "pipelines.ingest", str(out), "--params", str(tmp_path / "params.yaml")],
+        [sys.executable, "-m", "pipelines.sources.ingest", str(out), "--params", str(tmp_path / "params.yaml")],
         capture_output=True, text=True, cwd=tmp_path, env=os.environ | {"PYTHONPATH": str(ROOT)}, timeout=120,
     )
     assert proc.returncode == 0, proc.stderr

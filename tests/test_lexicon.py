@@ -1,10 +1,10 @@
-"""The denial-cue lexicon: each documented decision (pipelines/lexicon.py docstring) pinned down."""
+"""The denial-cue lexicon: each documented decision (pipelines/core/lexicon.py docstring) pinned down."""
 
 from __future__ import annotations
 
 import pytest
 
-from pipelines.lexicon import CUES, cue_stance, find_cues
+from pipelines.core.lexicon import CUES, cue_stance, find_cues
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.modeling import (
+from pipelines.models.encoding import (
     CLM_CLOSE,
     CLM_OPEN,
     IGNORE_INDEX,

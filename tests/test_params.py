@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from pipelines.params import ParamsError, load_section
+from pipelines.core.params import ParamsError, load_section
 
 
 @dataclass(frozen=True)

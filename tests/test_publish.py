@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipelines.document import PAIR_STANCES
-from pipelines.model_card import CardError, eval_results, read_json_files
-from pipelines.publish import PublishError, validate_model_folder
+from pipelines.core.document import PAIR_STANCES
+from pipelines.use.model_card import CardError, eval_results, read_json_files
+from pipelines.use.publish import PublishError, validate_model_folder
 from hub_server import USER, HubServer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -130,7 +130,7 @@ def hub_env(tmp_path: Path, endpoint: str, token: str | None) -> dict[str, str]:
 
 def run_publish(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "pipelines.publish", *args],
+        [sys.executable, "-m", "pipelines.use.publish", *args],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=600,
     )
 

@@ -28,11 +28,11 @@ import pytest
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
-from pipelines.classify import InputError, parse_pair, stream_jsonl
-from pipelines.corpora import CorpusError
-from pipelines.corpora.fnc1 import STANCE_MAP, load_fnc1
-from pipelines.corpora.polnear import PolnearReport, load_polnear
-from pipelines.document import (
+from pipelines.use.classify import InputError, parse_pair, stream_jsonl
+from pipelines.sources.corpora import CorpusError
+from pipelines.sources.corpora.fnc1 import STANCE_MAP, load_fnc1
+from pipelines.sources.corpora.polnear import PolnearReport, load_polnear
+from pipelines.core.document import (
     LABELS,
     STANCES,
     Article,
@@ -45,11 +45,11 @@ from pipelines.document import (
     write_jsonl,
     write_pairs,
 )
-from pipelines.ingest import IngestParams
-from pipelines.ingest import run as ingest_run
-from pipelines.predict import parse_article
-from pipelines.studio.client import tasks_to_documents
-from pipelines.studio.config import LABELS_NAME, TEXT_NAME
+from pipelines.sources.ingest import IngestParams
+from pipelines.sources.ingest import run as ingest_run
+from pipelines.use.predict import parse_article
+from pipelines.studio.sync import tasks_to_documents
+from pipelines.studio.labeling import LABELS_NAME, TEXT_NAME
 
 ROOT = Path(__file__).resolve().parents[1]
 # no shrinking: a failure is reported as found, so a failing run stays within seconds, not minutes;
@@ -370,7 +370,7 @@ def test_fuzz_classify_predict_jsonl(case: tuple[str, list[bytes]], strict: bool
 def full_disk(tmp_path: Path) -> Iterator[Path]:
     """A real 64 KiB tmpfs where permitted (root); otherwise a folder whose writes fail with ENOSPC.
 
-    The fallback patches ``os.fdopen`` in pipelines.document so the file object's ``write``
+    The fallback patches ``os.fdopen`` in pipelines.core.document so the file object's ``write``
     raises ``OSError(ENOSPC)`` once 64 KiB have been written, as a full filesystem would.
     """
     mnt = tmp_path / "small"
@@ -385,7 +385,7 @@ def full_disk(tmp_path: Path) -> Iterator[Path]:
         finally:
             subprocess.run(["umount", "-l", str(mnt)], check=True)
         return
-    from pipelines import document
+    from pipelines.core import document
 
     real_fdopen = document.os.fdopen
 
@@ -463,7 +463,7 @@ def make_ingest_repo(root: Path, articles: int) -> dict[str, str]:
         (root / "articles" / f"a{i:05d}.txt").write_text(f"Report {i}: the minister said the plan number {i} is sound.\n")
     (root / "params.yaml").write_text("ingest:\n  inputs: [articles]\n  min_chars: 20\n")
     (root / "dvc.yaml").write_text(
-        "stages:\n  ingest:\n    cmd: python -m pipelines.ingest out/articles.jsonl\n"
+        "stages:\n  ingest:\n    cmd: python -m pipelines.sources.ingest out/articles.jsonl\n"
         "    params: [ingest.inputs, ingest.min_chars]\n    deps: [articles]\n    outs: [out/articles.jsonl]\n"
     )
     sh(["git", "init", "-q"], root, env)
@@ -481,7 +481,7 @@ def _stage_processes(pid: int) -> list[Any]:
     found = []
     for child in children:
         try:
-            if "pipelines.ingest" in " ".join(child.cmdline()):
+            if "pipelines.sources.ingest" in " ".join(child.cmdline()):
                 found.append(child)
         except psutil.Error:
             continue

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipelines.document import Article, Document, validate
-from pipelines.rules import MODEL_VERSION, annotate, predict_stance, sentences
+from pipelines.core.document import Article, Document, validate
+from pipelines.models.rules import MODEL_VERSION, annotate, predict_stance, sentences
 
 
 def run(text: str):

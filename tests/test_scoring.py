@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines import scoring
-from pipelines.document import PAIR_STANCES, STANCES, Span
+from pipelines.core import scoring
+from pipelines.core.document import PAIR_STANCES, STANCES, Span
 
 
 def test_fnc_score_weights():
@@ -120,7 +120,7 @@ ANCHOR_FIGURES = {
 
 @pytest.mark.parametrize("system", sorted(ANCHOR_FIGURES))
 def test_anchor_figures_reproduced(mirror, system):
-    from pipelines.evaluate import FNC_LABELS, read_fnc_submission
+    from pipelines.learn.evaluate import FNC_LABELS, read_fnc_submission
 
     gold = [row.stance for row in read_fnc_submission(mirror / "fnc1" / "competition_test_stances.csv")]
     pred = [row.stance for row in read_fnc_submission(mirror / "fnc1" / "anchors" / f"{system}_submission.csv")]

@@ -22,9 +22,9 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.fetch import FetchError, FetchParams, fetch
-from pipelines.ingest import IngestParams
-from pipelines.ingest import run as ingest_run
+from pipelines.sources.fetch import FetchError, FetchParams, fetch
+from pipelines.sources.ingest import IngestParams
+from pipelines.sources.ingest import run as ingest_run
 
 ROOT = Path(__file__).resolve().parents[1]
 PIPELINES = ROOT / "pipelines"
@@ -93,10 +93,10 @@ def test_no_pickle_eval_exec_or_remote_code_in_pipelines() -> None:
 @pytest.fixture(scope="module")
 def tiny_stance_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A stance model trained by the project's own trainer for 1 step on 8 synthetic pairs."""
-    pytest.importorskip("pipelines.train_stance")
-    from pipelines.build_dataset import stance_features, to_dataset_dict
-    from pipelines.modeling import TrainParams
-    from pipelines.train_stance import spec
+    pytest.importorskip("pipelines.learn.train_stance")
+    from pipelines.learn.build_dataset import stance_features, to_dataset_dict
+    from pipelines.models.encoding import TrainParams
+    from pipelines.learn.train_stance import spec
 
     tmp = tmp_path_factory.mktemp("model")
     stances = ["asserts", "denies", "unconfirmed", "unrelated"]
@@ -112,7 +112,7 @@ def tiny_stance_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
         warmup_ratio=0.0, weight_decay=0.0, seed=1, class_weighting=False, train_size=0, eval_size=0,
         eval_per_epoch=False, logging_steps=1, torch_threads=1,
     )
-    from pipelines.modeling import fit
+    from pipelines.models.encoding import fit
 
     out = tmp / "models" / "stance"
     fit(spec(params), params, data, out, tmp / "live", {})
@@ -121,7 +121,7 @@ def tiny_stance_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.slow
 def test_saved_model_has_safetensors_weights_only(tiny_stance_model: Path) -> None:
-    from pipelines.modeling import PICKLE_SUFFIXES, load_stance
+    from pipelines.models.encoding import PICKLE_SUFFIXES, load_stance
 
     files = sorted(p.name for p in tiny_stance_model.rglob("*") if p.is_file())
     weights = [f for f in files if f.endswith((".safetensors", *PICKLE_SUFFIXES, ".h5", ".msgpack", ".onnx"))]
@@ -138,7 +138,7 @@ def test_saved_model_has_safetensors_weights_only(tiny_stance_model: Path) -> No
 def test_loader_refuses_a_model_dir_with_pickle_weights(tiny_stance_model: Path, tmp_path: Path) -> None:
     import shutil
 
-    from pipelines.modeling import load_stance
+    from pipelines.models.encoding import load_stance
 
     bad = tmp_path / "bad"
     shutil.copytree(tiny_stance_model, bad)
@@ -347,8 +347,8 @@ def test_stage_runs_never_write_the_tokens(tmp_path: Path, mirror_path: Path) ->
     )
     (repo / "dvc.yaml").write_text(
         "stages:\n"
-        "  fetch:\n    cmd: python -m pipelines.fetch data/raw\n    params: [fetch.corpora]\n    outs: [data/raw]\n"
-        "  ingest:\n    cmd: python -m pipelines.ingest data/corpus/articles.jsonl\n"
+        "  fetch:\n    cmd: python -m pipelines.sources.fetch data/raw\n    params: [fetch.corpora]\n    outs: [data/raw]\n"
+        "  ingest:\n    cmd: python -m pipelines.sources.ingest data/corpus/articles.jsonl\n"
         "    params: [ingest.inputs, ingest.min_chars]\n    deps: [articles]\n    outs: [data/corpus/articles.jsonl]\n"
     )
     secret_env = {"LABEL_STUDIO_USER_TOKEN": TOKEN, "HF_TOKEN": TOKEN, "LABEL_STUDIO_PASSWORD": TOKEN}

@@ -3,7 +3,7 @@
 Pins down the offset unit Label Studio 1.23 stores for ``<Text>`` regions: the text puts a ZWJ
 emoji sequence (5 code points, 8 UTF-16 units) and a flag (2 code points, 4 UTF-16 units) before
 the selected words, so code points and UTF-16 code units give different offsets. The converter
-(``pipelines.studio.convert.LS_OFFSET_UNIT``) must agree with what the UI stores, and pull must
+(``pipelines.studio.tasks.LS_OFFSET_UNIT``) must agree with what the UI stores, and pull must
 return the span at its code-point offsets without falling back to the other unit.
 
 Needs Debian's chromium (``apt-get install chromium``) and Playwright; the server is the real
@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.document import AnnotationSet, Article, Span
-from pipelines.studio import client as ls
-from pipelines.studio.convert import LS_OFFSET_UNIT
+from pipelines.core.document import AnnotationSet, Article, Span
+from pipelines.studio import sync as ls
+from pipelines.studio.tasks import LS_OFFSET_UNIT
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

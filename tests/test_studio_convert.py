@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipelines.document import AnnotationSet, Article, DocumentError, Relation, Span
-from pipelines.studio.client import plan_push, tasks_to_documents
-from pipelines.studio.convert import (
+from pipelines.core.document import AnnotationSet, Article, DocumentError, Relation, Span
+from pipelines.studio.sync import plan_push, tasks_to_documents
+from pipelines.studio.tasks import (
     PullStats,
     article_to_task,
     codepoint_to_utf16,

@@ -17,11 +17,11 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from pipelines.document import AnnotationSet, Article, Relation, Span, read_documents, read_jsonl, write_articles
+from pipelines.core.document import AnnotationSet, Article, Relation, Span, read_documents, read_jsonl, write_articles
 from pipelines.studio import server as srv
 from pipelines.studio.cli import app
-from pipelines.studio.client import connect, existing_tasks, find_project, pull, push
-from pipelines.studio.convert import annotation_to_result
+from pipelines.studio.sync import connect, existing_tasks, find_project, pull, push
+from pipelines.studio.tasks import annotation_to_result
 from pipelines.studio.server import StudioError
 
 pytestmark = pytest.mark.studio

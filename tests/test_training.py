@@ -15,9 +15,9 @@ import pytest
 import yaml
 from test_build_dataset import REPO, make_document, write_corpus
 
-from pipelines import build_dataset, train_stance, train_tagger
-from pipelines.document import PAIR_STANCES, StancePair
-from pipelines.modeling import (
+from pipelines.learn import build_dataset, train_stance, train_tagger
+from pipelines.core.document import PAIR_STANCES, StancePair
+from pipelines.models.encoding import (
     PICKLE_SUFFIXES,
     classify_pairs,
     load_stance,
@@ -166,7 +166,7 @@ def test_killed_training_resumes_from_its_last_checkpoint(workdir, tmp_path):
     out = tmp_path / "models" / "stance"
     ckpt = tmp_path / "models" / ".checkpoints" / "stance"
     cmd = [
-        sys.executable, "-m", "pipelines.train_stance",
+        sys.executable, "-m", "pipelines.learn.train_stance",
         str(workdir / "datasets" / "stance"), str(out),
         "--live-dir", str(tmp_path / "live"), "--params", str(tmp_path / "params.yaml"),
     ]  # fmt: skip

@@ -11,8 +11,8 @@ from typing import Annotated
 
 import typer
 
-from pipelines.document import read_articles, read_documents, write_documents, write_jsonl
-from pipelines.report import stage
+from pipelines.core.document import read_articles, read_documents, write_documents, write_jsonl
+from pipelines.core.stagelog import stage
 from pipelines.studio import server as srv
 from pipelines.studio.server import StudioError
 
@@ -71,7 +71,7 @@ def down(data_dir: DataDir = srv.DEFAULT_DATA_DIR) -> None:
 @app.command()
 def status(data_dir: DataDir = srv.DEFAULT_DATA_DIR) -> None:
     """Say which Label Studio push/pull would use and whether it answers."""
-    from pipelines.studio.client import connect
+    from pipelines.studio.sync import connect
 
     local = srv.read_pidfile(data_dir)
     if local is not None:
@@ -98,8 +98,8 @@ def push(
     data_dir: DataDir = srv.DEFAULT_DATA_DIR,
 ) -> None:
     """Create/update the project and import the articles it does not have yet (safe to rerun)."""
-    from pipelines.studio.client import connect, get_predictor
-    from pipelines.studio.client import push as do_push
+    from pipelines.studio.sync import connect, get_predictor
+    from pipelines.studio.sync import push as do_push
 
     if not articles.exists():
         raise _fail(FileNotFoundError(f"{articles} not found: run `dvc repro ingest` or pass --articles"))
@@ -129,8 +129,8 @@ def pull(
     data_dir: DataDir = srv.DEFAULT_DATA_DIR,
 ) -> None:
     """Export the project (full JSON, with relations) and write its annotations as Documents."""
-    from pipelines.studio.client import connect
-    from pipelines.studio.client import pull as do_pull
+    from pipelines.studio.sync import connect
+    from pipelines.studio.sync import pull as do_pull
 
     with stage("studio pull") as counts:
         t0 = time.perf_counter()
@@ -176,7 +176,7 @@ def agreement(
     out: Annotated[Path | None, typer.Option(help="Also write the report here (JSON).")] = None,
 ) -> None:
     """Inter-annotator agreement on the pulled annotations."""
-    from pipelines.agreement import report
+    from pipelines.studio.agreement import report
 
     result = report(list(read_documents(annotations)))
     text = json.dumps(result, indent=2, sort_keys=True, default=str)

@@ -3,9 +3,9 @@
 Input lines ``{"id", "text"}``; output lines ``{"id", "text", "spans": [{"id", "label", "start",
 "end", "text", "score"}], "relations": [{"source", "claim", "stance", "score"}]}`` with Python
 code-point offsets (``text[start:end] == span text``). Articles are tagged whole (long ones in
-overlapping windows, :func:`pipelines.modeling.tag_text`); each Source is paired with the Claims
+overlapping windows, :func:`pipelines.models.encoding.tag_text`); each Source is paired with the Claims
 in its own or a nearby sentence, the pair is classified by the stance model with the same marked
-context as in training (:func:`pipelines.modeling.relation_context`), and pairs predicted
+context as in training (:func:`pipelines.models.encoding.relation_context`), and pairs predicted
 ``unrelated`` are dropped. Streaming, bad-line handling and ``--strict`` as in ``classify``.
 """
 
@@ -21,9 +21,9 @@ from typing import Annotated, Any
 
 import typer
 
-from pipelines.classify import require_id, require_text, run_stream
-from pipelines.document import AnnotationSet, Article, Relation, Span
-from pipelines.params import ParamsError, load_section
+from pipelines.use.classify import require_id, require_text, run_stream
+from pipelines.core.document import AnnotationSet, Article, Relation, Span
+from pipelines.core.params import ParamsError, load_section
 
 _SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+['\"’”)\]]*|\n|$)")
 
@@ -82,7 +82,7 @@ def sentence_range(starts: list[int], span: Span) -> tuple[int, int]:
 
 def candidate_pairs(text: str, spans: list[Span], sentence_gap: int, context_chars: int) -> list[Candidate]:
     """Every (Source, Claim) at most ``sentence_gap`` sentences apart, with its marked context."""
-    from pipelines.modeling import relation_context
+    from pipelines.models.encoding import relation_context
 
     starts = sentence_starts(text)
     where = {s.id: sentence_range(starts, s) for s in spans}
@@ -103,7 +103,7 @@ def predict_records(
     tagger: Any, model: Any, batch: list[ArticleInput], p: PredictParams
 ) -> list[dict[str, Any]]:
     """Spans for each article of the batch, then all their candidate pairs classified at once."""
-    from pipelines.modeling import classify_pairs, tag_text
+    from pipelines.models.encoding import classify_pairs, tag_text
 
     spans = [tag_text(tagger, item.text, p.batch_size) for item in batch]
     candidates = [candidate_pairs(item.text, s, p.sentence_gap, p.context_chars) for item, s in zip(batch, spans)]
@@ -124,7 +124,7 @@ def predict_records(
 
 def _stance_context_chars(model_dir: Path, default: int) -> int:
     """The training-time context size when the model records it, else the params value."""
-    from pipelines.modeling import MODEL_INFO
+    from pipelines.models.encoding import MODEL_INFO
 
     info = model_dir / MODEL_INFO
     if info.is_file():
@@ -136,7 +136,7 @@ def load(
     params: Path, tagger: Path | None = None, model: Path | None = None, batch_size: int | None = None
 ) -> tuple[PredictParams, Any, Any]:
     """The predict params (command-line overrides applied) and both loaded models."""
-    from pipelines.modeling import load_stance, load_tagger
+    from pipelines.models.encoding import load_stance, load_tagger
 
     p = load_section(PredictParams, "predict", params)
     model_dir = model or Path(p.model)

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from pipelines.document import AnnotationSet, Article, Relation, Span
-from pipelines.lexicon import ASSERTS, DENIES, UNCONFIRMED, cue_stance, find_cues
+from pipelines.core.document import AnnotationSet, Article, Relation, Span
+from pipelines.core.lexicon import ASSERTS, DENIES, UNCONFIRMED, cue_stance, find_cues
 
 VERSION = "1"
 MODEL_VERSION = f"rules-{VERSION}"

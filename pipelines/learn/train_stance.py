@@ -1,7 +1,7 @@
 """Fine-tune the stance classifier: (claim, marked context) -> asserts / denies / unconfirmed / unrelated.
 
 Reads the ``stance`` DatasetDict from build_dataset, trains ``AutoModelForSequenceClassification``
-(see :func:`pipelines.modeling.fit` for checkpoints, determinism and DVCLive logging) and writes a
+(see :func:`pipelines.models.encoding.fit` for checkpoints, determinism and DVCLive logging) and writes a
 safetensors model dir with its tokenizer (markers included) and ``training_metrics.json``.
 """
 
@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
-from pipelines.modeling import (
+from pipelines.models.encoding import (
     STANCE_LABELS,
     TaskSpec,
     TrainParams,
@@ -24,8 +24,8 @@ from pipelines.modeling import (
     fit,
     seeded_sample,
 )
-from pipelines.params import DEFAULT_PARAMS, load_section
-from pipelines.report import stage
+from pipelines.core.params import DEFAULT_PARAMS, load_section
+from pipelines.core.stagelog import stage
 
 
 def _encode(

@@ -2,8 +2,8 @@
 
 Reads the ``tagger`` DatasetDict from build_dataset, cuts each article into overlapping windows of
 ``max_length`` tokens (``stride`` tokens overlap, as at inference in
-:func:`pipelines.modeling.tag_text`), labels tokens from the char spans via ``offset_mapping``
-and trains ``AutoModelForTokenClassification`` (see :func:`pipelines.modeling.fit`).
+:func:`pipelines.models.encoding.tag_text`), labels tokens from the char spans via ``offset_mapping``
+and trains ``AutoModelForTokenClassification`` (see :func:`pipelines.models.encoding.fit`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
-from pipelines.modeling import (
+from pipelines.models.encoding import (
     IGNORE_INDEX,
     TAG_LABELS,
     TaggerParams,
@@ -25,8 +25,8 @@ from pipelines.modeling import (
     seeded_sample,
     tokenize_windows,
 )
-from pipelines.params import DEFAULT_PARAMS, load_section
-from pipelines.report import stage
+from pipelines.core.params import DEFAULT_PARAMS, load_section
+from pipelines.core.stagelog import stage
 
 
 def _windows(

@@ -16,14 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipelines.report import log
-from pipelines.results_table import SET_TITLES, span_tables, stance_tables
+from pipelines.core.stagelog import log
+from pipelines.learn.results_table import SET_TITLES, span_tables, stance_tables
 
 if TYPE_CHECKING:
     from huggingface_hub import DatasetCard, EvalResult, ModelCard
 
 # The guide's running example: one reported claim, one source that cannot confirm it, one that
-# asserts it. Contexts mark the source with [SRC] ... [/SRC] as pipelines.modeling.pair_texts does;
+# asserts it. Contexts mark the source with [SRC] ... [/SRC] as pipelines.models.encoding.pair_texts does;
 # the Hub widget takes a single text, so claim and context are joined by [SEP] there.
 WIDGET_CLAIM = "Russia had used North Korean missiles"
 WIDGET_CONTEXTS = (  # (example title, context)

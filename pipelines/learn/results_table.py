@@ -1,6 +1,6 @@
 """The README results section, generated from the metrics JSON (never hand-written numbers).
 
-``python -m pipelines.results_table metrics README.md`` replaces what lies between
+``python -m pipelines.learn.results_table metrics README.md`` replaces what lies between
 ``<!-- results:start -->`` and ``<!-- results:end -->`` with the tables that ``evaluate`` also
 writes to ``metrics/results.md``.
 """

@@ -11,8 +11,8 @@ import csv
 from collections.abc import Iterator
 from pathlib import Path
 
-from pipelines.corpora import CorpusError
-from pipelines.document import StancePair, validate_pair
+from pipelines.sources.corpora import CorpusError
+from pipelines.core.document import StancePair, validate_pair
 
 FILES: dict[str, tuple[str, str]] = {
     "train": ("train_stances.csv", "train_bodies.csv"),

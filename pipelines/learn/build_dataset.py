@@ -34,7 +34,7 @@ from typing import Annotated, Any
 import typer
 from tqdm import tqdm
 
-from pipelines.document import (
+from pipelines.core.document import (
     LABELS,
     PAIR_STANCES,
     AnnotationSet,
@@ -45,9 +45,9 @@ from pipelines.document import (
     read_pairs,
     validate_pair,
 )
-from pipelines.modeling import relation_context
-from pipelines.params import DEFAULT_PARAMS, load_section
-from pipelines.report import stage
+from pipelines.models.encoding import relation_context
+from pipelines.core.params import DEFAULT_PARAMS, load_section
+from pipelines.core.stagelog import stage
 
 POLNEAR_SPLITS = ("train", "dev", "test")
 PAIR_FILES = ("fnc1_train", "fnc1_test", "emergent_train", "emergent_test")
@@ -435,7 +435,7 @@ def dataset_card(
     lines = [
         f"# claimtrace {kind} dataset",
         "",
-        "Built by `python -m pipelines.build_dataset` (see the module docstring for the split rules).",
+        "Built by `python -m pipelines.learn.build_dataset` (see the module docstring for the split rules).",
         "Load with `datasets.load_from_disk(<this folder>)`.",
         "",
         "## Splits",
@@ -477,7 +477,7 @@ def dataset_card(
             "## Notes",
             "",
             "- One row per article and annotator: `text` and parallel `span_starts`/`span_ends`/`span_labels`",
-            "  (Python code points); trainers tokenise with `offset_mapping` (pipelines.modeling.bio_labels).",
+            "  (Python code points); trainers tokenise with `offset_mapping` (pipelines.models.encoding.bio_labels).",
             "- `primary` rows are the one annotator used per article; `*_other_annotators` splits hold the",
             "  other annotators of test articles (for agreement), never used in training.",
         ]

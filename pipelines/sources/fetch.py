@@ -1,6 +1,6 @@
 """Stage ``fetch``: the public corpora, byte-exact at pinned commits, into ``data/raw/<corpus>/``.
 
-Every file is checked against the sha256 in ``pipelines/manifest.json`` (computed from the
+Every file is checked against the sha256 in ``pipelines/sources/manifest.json`` (computed from the
 shared mirror, whose files are byte-exact upstream copies), so a moved branch, a truncated
 download or a corrupted mirror is an error instead of silently different data.
 
@@ -26,8 +26,8 @@ from typing import IO, Annotated, Any
 import typer
 from tqdm import tqdm
 
-from pipelines.params import ParamsError, load_section
-from pipelines.report import log, stage
+from pipelines.core.params import ParamsError, load_section
+from pipelines.core.stagelog import log, stage
 
 MANIFEST = Path(__file__).with_name("manifest.json")
 MIRROR_ENV = "CLAIMTRACE_DATA_MIRROR"

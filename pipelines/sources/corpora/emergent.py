@@ -2,7 +2,7 @@
 
 FNC-1 was built from Emergent, so an Emergent article headline that is also an FNC-1 headline
 would put the same item on both sides of a train/evaluation split: :func:`remove_overlap` drops
-those (compared after :func:`~pipelines.document.normalise_text`) and says how many.
+those (compared after :func:`~pipelines.core.document.normalise_text`) and says how many.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import csv
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from pipelines.corpora import CorpusError
-from pipelines.document import StancePair, normalise_text, validate_pair
+from pipelines.sources.corpora import CorpusError
+from pipelines.core.document import StancePair, normalise_text, validate_pair
 
 FILES: dict[str, str] = {
     "train": "url-versions-2015-06-14-clean-train.csv",

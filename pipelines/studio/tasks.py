@@ -14,7 +14,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pipelines.document import (
+from pipelines.core.document import (
     LABELS,
     STANCES,
     AnnotationSet,
@@ -25,7 +25,7 @@ from pipelines.document import (
     Span,
     validate,
 )
-from pipelines.studio.config import LABELS_NAME, TEXT_NAME
+from pipelines.studio.labeling import LABELS_NAME, TEXT_NAME
 
 OffsetUnit = Literal["codepoint", "utf16"]
 LS_OFFSET_UNIT: OffsetUnit = "codepoint"

@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import httpx
 
-from pipelines.document import AnnotationSet, Article, Document, DocumentError, validate
-from pipelines.studio import config
-from pipelines.studio.convert import PullStats, article_to_task, content_hash, task_to_document
+from pipelines.core.document import AnnotationSet, Article, Document, DocumentError, validate
+from pipelines.studio import labeling
+from pipelines.studio.tasks import PullStats, article_to_task, content_hash, task_to_document
 from pipelines.studio.server import StudioError, mask
 
 if TYPE_CHECKING:
@@ -53,7 +53,7 @@ class ModulePredictor:
 
 
 # name -> module; the module exposes ``predictor() -> Predictor`` or a plain ``annotate`` function
-PREDICTORS: dict[str, str] = {"rules": "pipelines.rules", "model": "pipelines.predict"}
+PREDICTORS: dict[str, str] = {"rules": "pipelines.models.rules", "model": "pipelines.use.predict"}
 
 
 def get_predictor(name: str) -> Predictor:
@@ -137,8 +137,8 @@ def ensure_project(client: LabelStudio, title: str) -> tuple[int, bool]:
             f"{len(found)} projects are titled {title!r} (ids {[p.id for p in found]}); rename all but one"
         )
     wanted = {
-        "label_config": config.label_config(),
-        "expert_instruction": config.INSTRUCTIONS,
+        "label_config": labeling.label_config(),
+        "expert_instruction": labeling.INSTRUCTIONS,
         "show_instruction": True,
     }
     if not found:

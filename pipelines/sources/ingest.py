@@ -3,7 +3,7 @@
 Files are read recursively from ``ingest.inputs`` in sorted order (so ids and order are stable);
 other files (README.md) are ignored. HTML goes through trafilatura (main text plus title, date,
 url, site name); JSONL lines are ``{"text", "title"?, "publisher"?, "date"?, "url"?}``. Every
-text is cleaned of page furniture (:mod:`pipelines.cleaning`) and de-duplicated by content id,
+text is cleaned of page furniture (:mod:`pipelines.sources.cleaning`) and de-duplicated by content id,
 keeping the first file's metadata. A bad file or line is skipped with a warning naming it, and
 the run goes on: one broken input never costs the others.
 """
@@ -19,10 +19,10 @@ from typing import Annotated
 import typer
 from tqdm import tqdm
 
-from pipelines.cleaning import clean_text
-from pipelines.document import Article, write_articles
-from pipelines.params import ParamsError, load_section
-from pipelines.report import log, stage
+from pipelines.sources.cleaning import clean_text
+from pipelines.core.document import Article, write_articles
+from pipelines.core.params import ParamsError, load_section
+from pipelines.core.stagelog import log, stage
 
 SUFFIXES = (".txt", ".html", ".htm", ".jsonl")
 META_FIELDS = ("title", "publisher", "date", "url")

@@ -7,7 +7,7 @@ punctuation and emoji, which we would then have to re-derive).
 
 from __future__ import annotations
 
-from pipelines.document import LABELS, STANCES
+from pipelines.core.document import LABELS, STANCES
 
 LABEL_COLOURS: dict[str, str] = {"Claim": "#1f77b4", "Source": "#2ca02c", "Denial": "#d62728"}
 RELATION_COLOURS: dict[str, str] = {"asserts": "#2ca02c", "denies": "#d62728", "unconfirmed": "#ff7f0e"}

@@ -2,7 +2,7 @@
 
 Each reads the mirror layout (``<root>/polnear/data/...``, ``<root>/fnc1/...``,
 ``<root>/emergent/...``, the same as ``data/raw/`` after ``fetch``) and yields
-:class:`~pipelines.document.Document` or :class:`~pipelines.document.StancePair` records.
+:class:`~pipelines.core.document.Document` or :class:`~pipelines.core.document.StancePair` records.
 Malformed input raises :class:`CorpusError` naming the file and line; anything kept out of the
 output is returned as an explicit, counted problem, never dropped silently.
 """

@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from itertools import product
 from pathlib import Path
 
-from pipelines.corpora import CorpusError
-from pipelines.document import (
+from pipelines.sources.corpora import CorpusError
+from pipelines.core.document import (
     AnnotationSet,
     Article,
     Document,
@@ -31,8 +31,8 @@ from pipelines.document import (
     Span,
     validate,
 )
-from pipelines.lexicon import ASSERTS, cue_stance
-from pipelines.report import log
+from pipelines.core.lexicon import ASSERTS, cue_stance
+from pipelines.core.stagelog import log
 
 SPLITS: tuple[str, ...] = ("train", "dev", "test")
 _ID_LINE = re.compile(r"^[TERANM#]\d*\t")

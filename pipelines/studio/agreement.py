@@ -10,7 +10,7 @@ mean instead of counting as 0 or 1):
 
 * ``exact``: same label, start and end, after trimming whitespace at the span edges (an
   annotator dragging the selection over a trailing space is not a disagreement).
-* ``overlap``: token level, as in :func:`pipelines.scoring.span_scores` -- each word/punctuation
+* ``overlap``: token level, as in :func:`pipelines.core.scoring.span_scores` -- each word/punctuation
   token covered by a span of the label counts once, so partial overlaps get partial credit and
   the human ceiling is measured the same way the span tagger is scored.
 
@@ -38,9 +38,9 @@ from typing import Annotated, Any
 
 import typer
 
-from pipelines.document import LABELS, STANCES, AnnotationSet, Document, Relation, Span, read_documents
-from pipelines.report import log, stage
-from pipelines.scoring import span_scores
+from pipelines.core.document import LABELS, STANCES, AnnotationSet, Document, Relation, Span, read_documents
+from pipelines.core.stagelog import log, stage
+from pipelines.core.scoring import span_scores
 
 ADJUDICATED_PREFIX = "adjudicated:"
 RULES = ("majority", "reviewer")

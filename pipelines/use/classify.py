@@ -23,8 +23,8 @@ from typing import IO, Annotated, Any, TypeVar
 import typer
 from tqdm import tqdm
 
-from pipelines.params import ParamsError, load_section
-from pipelines.report import log, stage
+from pipelines.core.params import ParamsError, load_section
+from pipelines.core.stagelog import log, stage
 
 T = TypeVar("T")
 
@@ -86,7 +86,7 @@ def parse_pair(record: dict[str, Any]) -> PairInput:
 
 
 def classify_records(model: Any, batch: list[PairInput], batch_size: int) -> list[dict[str, Any]]:
-    from pipelines.modeling import classify_pairs
+    from pipelines.models.encoding import classify_pairs
 
     return [
         {**item.record, "stance": label, "scores": scores}
@@ -250,7 +250,7 @@ def command(
     params: Annotated[Path, typer.Option(help="params file (section 'classify')")] = Path("params.yaml"),
 ) -> None:
     """Classify the stance of each (claim, context, source) line: asserts, denies, unconfirmed or unrelated."""
-    from pipelines.modeling import load_stance
+    from pipelines.models.encoding import load_stance
 
     p = load_section(ClassifyParams, "classify", params)
     size = batch_size or p.batch_size

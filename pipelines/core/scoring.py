@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
-from pipelines.document import PAIR_STANCES, STANCES
+from pipelines.core.document import PAIR_STANCES, STANCES
 
 UNRELATED = "unrelated"
 TOKEN_RE = re.compile(r"\w+|[^\w\s]")

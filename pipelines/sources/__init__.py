@@ -1,0 +1,2 @@
+"""Getting the data in: the public corpora (``fetch``, ``convert``, ``corpora/``) and news articles
+(``ingest``, ``cleaning``)."""
