@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.claimtrace-installed
 export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_NO_ADVISORY_WARNINGS ?= 1
 
-.PHONY: install pipeline test browser lock clean-venv bench
+.PHONY: install pipeline lint test browser lock clean-venv bench
 
 # torch first, on its own: `torch==2.13.0` takes the CPU wheel from the machine's local wheel
 # folder, while resolving it together with the rest could pull a multi-GB CUDA build.
@@ -36,7 +36,13 @@ pipeline: install
 	$(BIN)/dvc repro
 	$(BIN)/python -m pipelines.learn.results_table metrics README.md
 
-test: install browser
+# ruff settings live in pyproject.toml; `$(BIN)/ruff format .` and `$(BIN)/ruff check --fix .` fix
+# most of what these report.
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: install lint browser
 	$(BIN)/python -m pytest
 
 # Benchmarks (not in `make test`; ~15-25 min on 2 cores): each writes benchmarks/results/<name>.json,

@@ -36,7 +36,9 @@ def machine() -> dict[str, Any]:
     return {
         "cpu_model": cpu_model(),
         "cpu_count": os.cpu_count(),
-        "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "usable_cores": len(os.sched_getaffinity(0))
+        if hasattr(os, "sched_getaffinity")
+        else os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "torch": torch.__version__,
         "python": platform.python_version(),
@@ -46,12 +48,19 @@ def machine() -> dict[str, Any]:
     }
 
 
-def write_result(name: str, rows: list[dict[str, Any]], summary: dict[str, Any] | None = None,
-                 notes: str = "") -> Path:
+def write_result(
+    name: str, rows: list[dict[str, Any]], summary: dict[str, Any] | None = None, notes: str = ""
+) -> Path:
     """``results/<name>.json`` (atomic): machine, rows (one table), summary figures, notes."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"
-    data = {"name": name, "machine": machine(), "rows": rows, "summary": summary or {}, "notes": notes}
+    data = {
+        "name": name,
+        "machine": machine(),
+        "rows": rows,
+        "summary": summary or {},
+        "notes": notes,
+    }
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     os.replace(tmp, path)

@@ -29,7 +29,9 @@ STAGES = ("fetch", "ingest")
 
 def sh(cmd: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, str]:
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, check=False, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        cmd, check=False, cwd=cwd, env=env, capture_output=True, text=True, timeout=600
+    )
     seconds = time.perf_counter() - t0
     if proc.returncode:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{(proc.stdout + proc.stderr)[-3000:]}")
@@ -38,25 +40,37 @@ def sh(cmd: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, str]:
 
 def make_repo(dest: Path, corpus: str) -> None:
     """The stages' code, inputs and params (one small corpus) in a fresh git + DVC repo."""
-    shutil.copytree(ROOT / "pipelines", dest / "pipelines", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        ROOT / "pipelines", dest / "pipelines", ignore=shutil.ignore_patterns("__pycache__")
+    )
     shutil.copytree(ROOT / "seeds", dest / "seeds")
     stages = yaml.safe_load((ROOT / "dvc.yaml").read_text(encoding="utf-8"))["stages"]
-    (dest / "dvc.yaml").write_text(yaml.safe_dump({"stages": {k: stages[k] for k in STAGES}}, sort_keys=False))
+    (dest / "dvc.yaml").write_text(
+        yaml.safe_dump({"stages": {k: stages[k] for k in STAGES}}, sort_keys=False)
+    )
     params = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
     params["fetch"]["corpora"] = [corpus]
-    (dest / "params.yaml").write_text(yaml.safe_dump({k: params[k] for k in STAGES}, sort_keys=False))
+    (dest / "params.yaml").write_text(
+        yaml.safe_dump({k: params[k] for k in STAGES}, sort_keys=False)
+    )
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--corpus", default="emergent", help="the corpus fetch copies (smallest: emergent)")
+    ap.add_argument(
+        "--corpus", default="emergent", help="the corpus fetch copies (smallest: emergent)"
+    )
     args = ap.parse_args(argv)
     mirror = os.environ.get("CLAIMTRACE_DATA_MIRROR") or str(ROOT.parent / "shared" / "data")
     if not Path(mirror).is_dir():
         mirror = "/work/shared/data"
-    env = {**os.environ, "CLAIMTRACE_DATA_MIRROR": str(Path(mirror).resolve()), "DVC_NO_ANALYTICS": "1",
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    env = {
+        **os.environ,
+        "CLAIMTRACE_DATA_MIRROR": str(Path(mirror).resolve()),
+        "DVC_NO_ANALYTICS": "1",
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+    }
     env.pop("PYTHONPATH", None)
     with tempfile.TemporaryDirectory() as tmp:
         repo = Path(tmp)
@@ -79,12 +93,24 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         {"measure": "first repro (cold: fetch + ingest)", "seconds": round(cold, 2)},
         {"measure": "no-op repro (median)", "seconds": round(statistics.median(noop), 2)},
         {"measure": "dvc status (median)", "seconds": round(statistics.median(status), 2)},
-        {"measure": f"repro after ingest.min_chars change (ran {', '.join(ran)})", "seconds": round(rerun, 2)},
+        {
+            "measure": f"repro after ingest.min_chars change (ran {', '.join(ran)})",
+            "seconds": round(rerun, 2),
+        },
     ]
     for r in rows:
         print(f"{r['measure']:55s} {r['seconds']:6.2f}s")
-    summary = {"noop_repro_s": rows[1]["seconds"], "param_change_rerun_s": rows[3]["seconds"], "stages_rerun": ran}
-    write_result("dvc_noop", rows, summary, notes=f"throw-away repo with the fetch ({args.corpus}) and ingest stages")
+    summary = {
+        "noop_repro_s": rows[1]["seconds"],
+        "param_change_rerun_s": rows[3]["seconds"],
+        "stages_rerun": ran,
+    }
+    write_result(
+        "dvc_noop",
+        rows,
+        summary,
+        notes=f"throw-away repo with the fetch ({args.corpus}) and ingest stages",
+    )
     return summary
 
 

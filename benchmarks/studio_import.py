@@ -41,7 +41,9 @@ class SyntheticPredictor:
             Span("s", "Source", s0, s0 + 12, text[s0 : s0 + 12], 0.9),
             Span("c", "Claim", c0, len(text) - 1, text[c0:-1], 0.8),
         )
-        return AnnotationSet("synthetic", "prediction", spans, (Relation("s", "c", "asserts", score=0.7),))
+        return AnnotationSet(
+            "synthetic", "prediction", spans, (Relation("s", "c", "asserts", score=0.7),)
+        )
 
 
 def synthetic(n: int, tag: str) -> list[Article]:
@@ -57,14 +59,26 @@ def main(
     n: Annotated[int, typer.Option(help="Tasks for the bulk import and the pull.")] = 5000,
     single: Annotated[int, typer.Option(help="Tasks imported one per request.")] = 300,
     batch_size: Annotated[int, typer.Option(help="Tasks per bulk request.")] = 500,
-    url: Annotated[str | None, typer.Option(help="Use this server instead of starting one.")] = None,
+    url: Annotated[
+        str | None, typer.Option(help="Use this server instead of starting one.")
+    ] = None,
     token: Annotated[str | None, typer.Option(help="API key for --url.")] = None,
-    out: Annotated[Path, typer.Option(help="Results JSON.")] = Path("benchmarks/results/studio.json"),
+    out: Annotated[Path, typer.Option(help="Results JSON.")] = Path(
+        "benchmarks/results/studio.json"
+    ),
 ) -> None:
     server = data_dir = None
-    results: dict[str, object] = {"n": n, "single": single, "batch_size": batch_size, "machine": platform.node()}
+    results: dict[str, object] = {
+        "n": n,
+        "single": single,
+        "batch_size": batch_size,
+        "machine": platform.node(),
+    }
     if url is None:
-        creds = {"LABEL_STUDIO_USERNAME": "bench@example.com", "LABEL_STUDIO_PASSWORD": secrets.token_urlsafe(12)}
+        creds = {
+            "LABEL_STUDIO_USERNAME": "bench@example.com",
+            "LABEL_STUDIO_PASSWORD": secrets.token_urlsafe(12),
+        }
         token = creds["LABEL_STUDIO_USER_TOKEN"] = secrets.token_hex(20)
         data_dir = Path(tempfile.mkdtemp(prefix="studio-bench-"))
         server = srv.start(data_dir, srv.free_port(), creds)
@@ -82,10 +96,22 @@ def main(
             "tasks_per_s": round(r["imported"] / r["seconds"], 1),
         }
         t0 = time.perf_counter()
-        again = push(client, synthetic(n, f"bulk-{run}"), f"bench-bulk-{run}", pred, batch_size, progress=False)
-        results["bulk_rerun_noop"] = {"imported": again["imported"], "seconds": round(time.perf_counter() - t0, 2)}
+        again = push(
+            client,
+            synthetic(n, f"bulk-{run}"),
+            f"bench-bulk-{run}",
+            pred,
+            batch_size,
+            progress=False,
+        )
+        results["bulk_rerun_noop"] = {
+            "imported": again["imported"],
+            "seconds": round(time.perf_counter() - t0, 2),
+        }
 
-        r = push(client, synthetic(single, f"single-{run}"), f"bench-single-{run}", pred, batch_size=1)
+        r = push(
+            client, synthetic(single, f"single-{run}"), f"bench-single-{run}", pred, batch_size=1
+        )
         results["one_per_request"] = {
             "tasks": r["imported"], "seconds": r["seconds"], "tasks_per_s": round(r["imported"] / r["seconds"], 1)
         }  # fmt: skip
@@ -99,7 +125,9 @@ def main(
                 task = article_to_task(a)
                 task["annotations"] = [{"result": annotation_to_result(a.text, pred.annotate(a))}]
                 tasks.append(task)
-            client.projects.import_tasks(project_id, request=tasks, request_options={"timeout": 300, "max_retries": 0})
+            client.projects.import_tasks(
+                project_id, request=tasks, request_options={"timeout": 300, "max_retries": 0}
+            )
         t0 = time.perf_counter()
         pulled = pull(client, f"bench-pull-{run}")
         seconds = time.perf_counter() - t0
@@ -113,7 +141,9 @@ def main(
             server.stop()
         if data_dir is not None:
             shutil.rmtree(data_dir)
-    results["load_average_1m"] = round(os.getloadavg()[0], 2)  # the box is shared: context for the numbers
+    results["load_average_1m"] = round(
+        os.getloadavg()[0], 2
+    )  # the box is shared: context for the numbers
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(results, indent=2))

@@ -5,8 +5,85 @@ from __future__ import annotations
 import random
 from typing import Any
 
-WORDS = ["the", "council", "minister", "report", "bridge", "budget", "plan", "election", "campaign", "police", "court", "city", "state", "government", "officials", "agency", "company", "market", "prices", "workers", "health", "school", "hospital", "vote", "law", "tax", "energy", "water", "road", "safe", "new", "old", "large", "small", "public", "private", "local", "national", "said", "according", "claims", "denied", "confirmed", "yesterday", "today", "week", "month", "year", "after", "before", "during", "about", "over", "under", "with", "without", "against", "for", "reported", "announced", "warned", "suggested", "argued", "insisted", "noted", "added", "explained", "revealed"]
-NAMES = ("Maria Lopez", "the mayor", "a spokesperson", "John Smith", "the ministry", "Dr. Chen", "the union")
+WORDS = [
+    "the",
+    "council",
+    "minister",
+    "report",
+    "bridge",
+    "budget",
+    "plan",
+    "election",
+    "campaign",
+    "police",
+    "court",
+    "city",
+    "state",
+    "government",
+    "officials",
+    "agency",
+    "company",
+    "market",
+    "prices",
+    "workers",
+    "health",
+    "school",
+    "hospital",
+    "vote",
+    "law",
+    "tax",
+    "energy",
+    "water",
+    "road",
+    "safe",
+    "new",
+    "old",
+    "large",
+    "small",
+    "public",
+    "private",
+    "local",
+    "national",
+    "said",
+    "according",
+    "claims",
+    "denied",
+    "confirmed",
+    "yesterday",
+    "today",
+    "week",
+    "month",
+    "year",
+    "after",
+    "before",
+    "during",
+    "about",
+    "over",
+    "under",
+    "with",
+    "without",
+    "against",
+    "for",
+    "reported",
+    "announced",
+    "warned",
+    "suggested",
+    "argued",
+    "insisted",
+    "noted",
+    "added",
+    "explained",
+    "revealed",
+]
+NAMES = (
+    "Maria Lopez",
+    "the mayor",
+    "a spokesperson",
+    "John Smith",
+    "the ministry",
+    "Dr. Chen",
+    "the union",
+)
 STANCES = ("asserts", "denies", "unconfirmed", "unrelated")
 
 
@@ -24,9 +101,19 @@ def stance_rows(n: int, seed: int = 13) -> list[dict[str, Any]]:
         claim = sentence(rng, 5, 14)
         context = " ".join(sentence(rng) for _ in range(rng.randint(0, 7)))
         context = f"{context} {source} said {claim.lower()}".strip()
-        rows.append({"id": f"s{i}", "claim": claim, "context": context, "source": source,
-                     "stance": STANCES[i % 4], "group": f"g{i}", "subset": "synthetic", "origin": "benchmark",
-                     "annotator": "synthetic"})
+        rows.append(
+            {
+                "id": f"s{i}",
+                "claim": claim,
+                "context": context,
+                "source": source,
+                "stance": STANCES[i % 4],
+                "group": f"g{i}",
+                "subset": "synthetic",
+                "origin": "benchmark",
+                "annotator": "synthetic",
+            }
+        )
     return rows
 
 
@@ -53,10 +140,20 @@ def tagger_rows(n: int, seed: int = 13) -> list[dict[str, Any]]:
     rows = []
     for i in range(n):
         text, spans = article(rng, rng.randint(3, 25))
-        rows.append({"id": f"a{i}", "group": f"a{i}", "subset": "synthetic", "origin": "benchmark",
-                     "annotator": "synthetic", "primary": True, "text": text,
-                     "span_starts": [s for s, _, _ in spans], "span_ends": [e for _, e, _ in spans],
-                     "span_labels": [lab for _, _, lab in spans]})
+        rows.append(
+            {
+                "id": f"a{i}",
+                "group": f"a{i}",
+                "subset": "synthetic",
+                "origin": "benchmark",
+                "annotator": "synthetic",
+                "primary": True,
+                "text": text,
+                "span_starts": [s for s, _, _ in spans],
+                "span_ends": [e for _, e, _ in spans],
+                "span_labels": [lab for _, _, lab in spans],
+            }
+        )
     return rows
 
 

@@ -10,7 +10,9 @@ import importlib
 
 import typer
 
-app = typer.Typer(help="claimtrace: news articles -> claim-attribution corpus -> models.", no_args_is_help=True)
+app = typer.Typer(
+    help="claimtrace: news articles -> claim-attribution corpus -> models.", no_args_is_help=True
+)
 
 # command name -> module exposing ``command`` (a typer-compatible function)
 COMMANDS = {

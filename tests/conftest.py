@@ -23,7 +23,9 @@ def mirror() -> Path:
     root = Path(os.environ.get("CLAIMTRACE_DATA_MIRROR") or ROOT.parent / "shared" / "data")
     missing = [c for c in ("fnc1/anchors", "polnear/data", "emergent") if not (root / c).is_dir()]
     if missing:
-        pytest.skip(f"no data mirror at {root} (missing {missing}): set CLAIMTRACE_DATA_MIRROR to the shared data folder")
+        pytest.skip(
+            f"no data mirror at {root} (missing {missing}): set CLAIMTRACE_DATA_MIRROR to the shared data folder"
+        )
     return root
 
 
@@ -54,7 +56,7 @@ def studio_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A migrated Label Studio data dir without users: copying it saves each new server the
     migrations (~25 s on an idle 2-core box, minutes under load; a restart takes ~10 s)."""
     data_dir = tmp_path_factory.mktemp("studio-template")
-    server = srv.start(data_dir, srv.free_port(), {k: "" for k in srv.CREDENTIAL_KEYS})
+    server = srv.start(data_dir, srv.free_port(), dict.fromkeys(srv.CREDENTIAL_KEYS, ""))
     try:
         srv.wait_ready(server, None, timeout=600)
     finally:
@@ -113,7 +115,9 @@ def studio_launcher(studio_template: Path) -> Iterator[Callable[..., tuple[srv.S
 @pytest.fixture(scope="session")
 def studio(tmp_path_factory: pytest.TempPathFactory, studio_template: Path) -> Iterator[Studio]:
     """One real Label Studio for the session, on its own copy of the template."""
-    server, info = start_studio(tmp_path_factory.mktemp("studio") / "data", template=studio_template)
+    server, info = start_studio(
+        tmp_path_factory.mktemp("studio") / "data", template=studio_template
+    )
     try:
         yield info
     finally:

@@ -45,7 +45,18 @@ import yaml
 
 USER = "claimtrace-tester"
 # Binary weights and data go through LFS, as the Hub's default .gitattributes would send them.
-LFS_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".pkl", ".parquet", ".arrow", ".h5", ".onnx", ".zip")
+LFS_SUFFIXES = (
+    ".safetensors",
+    ".bin",
+    ".pt",
+    ".pth",
+    ".pkl",
+    ".parquet",
+    ".arrow",
+    ".h5",
+    ".onnx",
+    ".zip",
+)
 LFS_MIN_SIZE = 10 * 1024 * 1024
 TYPES = {"models": "model", "datasets": "dataset"}
 
@@ -109,15 +120,18 @@ class FakeHub:
             return repo.head, repo.files
         if revision in repo.snapshots:
             return revision, repo.snapshots[revision]
-        raise HubError(404, f"Invalid rev id: {revision} (this fake Hub knows only 'main' and commit hashes)",
-                       "RevisionNotFound")
+        raise HubError(
+            404,
+            f"Invalid rev id: {revision} (this fake Hub knows only 'main' and commit hashes)",
+            "RevisionNotFound",
+        )
 
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     hub: FakeHub  # set on the subclass made by ``serve``
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - keep test output quiet
+    def log_message(self, format: str, *args: Any) -> None:
         return
 
     # --- plumbing ------------------------------------------------------------------------------
@@ -140,11 +154,21 @@ class Handler(BaseHTTPRequestHandler):
                 self.rfile.readline()
         return self.rfile.read(int(self.headers.get("Content-Length") or 0))
 
-    def send(self, status: int, payload: Any = None, headers: dict[str, str] | None = None,
-             raw: bytes | None = None, head: bool = False) -> None:
-        data = raw if raw is not None else (b"" if payload is None else json.dumps(payload).encode())
+    def send(
+        self,
+        status: int,
+        payload: Any = None,
+        headers: dict[str, str] | None = None,
+        raw: bytes | None = None,
+        head: bool = False,
+    ) -> None:
+        data = (
+            raw if raw is not None else (b"" if payload is None else json.dumps(payload).encode())
+        )
         self.send_response(status)
-        self.send_header("Content-Type", "application/octet-stream" if raw is not None else "application/json")
+        self.send_header(
+            "Content-Type", "application/octet-stream" if raw is not None else "application/json"
+        )
         self.send_header("Content-Length", str(len(data)))
         for k, v in (headers or {}).items():
             self.send_header(k, v)
@@ -199,8 +223,16 @@ class Handler(BaseHTTPRequestHandler):
         if parts[0] == "api":
             if parts[1:] == ["whoami-v2"] and method == "GET":
                 self.require_auth()
-                return self.send(200, {"type": "user", "name": USER, "fullname": "claimtrace tester", "orgs": [],
-                                       "auth": {"type": "access_token", "accessToken": {"role": "write"}}})
+                return self.send(
+                    200,
+                    {
+                        "type": "user",
+                        "name": USER,
+                        "fullname": "claimtrace tester",
+                        "orgs": [],
+                        "auth": {"type": "access_token", "accessToken": {"role": "write"}},
+                    },
+                )
             if parts[1:] == ["repos", "create"] and method == "POST":
                 return self.create_repo()
             if parts[1:] == ["validate-yaml"] and method == "POST":
@@ -221,10 +253,16 @@ class Handler(BaseHTTPRequestHandler):
         repo_type = "model"
         if parts[0] == "datasets":
             repo_type, parts = "dataset", parts[1:]
-        if len(parts) >= 2 and parts[1].endswith(".git") and parts[2:] == ["info", "lfs", "objects", "batch"]:
+        if (
+            len(parts) >= 2
+            and parts[1].endswith(".git")
+            and parts[2:] == ["info", "lfs", "objects", "batch"]
+        ):
             return self.lfs_batch(repo_type, f"{parts[0]}/{parts[1][:-4]}")
         if len(parts) >= 5 and parts[2] == "resolve" and method in ("GET", "HEAD"):
-            return self.resolve(repo_type, f"{parts[0]}/{parts[1]}", parts[3], "/".join(parts[4:]), method)
+            return self.resolve(
+                repo_type, f"{parts[0]}/{parts[1]}", parts[3], "/".join(parts[4:]), method
+            )
         raise HubError(404, f"fake Hub: no route for {method} /{'/'.join(parts)}")
 
     def create_repo(self) -> None:
@@ -232,7 +270,9 @@ class Handler(BaseHTTPRequestHandler):
         payload = json.loads(self.body())
         namespace = payload.get("organization") or USER
         if namespace != USER:
-            raise HubError(403, f"You don't have the rights to create a repo under the namespace {namespace!r}")
+            raise HubError(
+                403, f"You don't have the rights to create a repo under the namespace {namespace!r}"
+            )
         repo_type = payload.get("type") or "model"
         if repo_type not in TYPES.values():
             raise HubError(400, f"fake Hub: repo type {repo_type!r} not supported")
@@ -242,7 +282,12 @@ class Handler(BaseHTTPRequestHandler):
         if (repo_type, repo_id) in self.hub.repos:
             return self.send(409, {"error": "You already created this repo", "url": url})
         head = hashlib.sha1(f"init {repo_type} {repo_id} {time.time_ns()}".encode()).hexdigest()
-        repo = Repo(repo_type, repo_id, payload.get("visibility") == "private" or bool(payload.get("private")), head)
+        repo = Repo(
+            repo_type,
+            repo_id,
+            payload.get("visibility") == "private" or bool(payload.get("private")),
+            head,
+        )
         repo.snapshots[head] = {}
         self.hub.repos[(repo_type, repo_id)] = repo
         self.send(200, {"url": url, "name": repo_id, "id": repo_id})
@@ -256,15 +301,27 @@ class Handler(BaseHTTPRequestHandler):
             except yaml.YAMLError as e:
                 return self.send(400, {"errors": [{"message": f"YAML: {e}"}], "warnings": []})
             if meta is not None and not isinstance(meta, dict):
-                return self.send(400, {"errors": [{"message": "metadata must be a mapping"}], "warnings": []})
+                return self.send(
+                    400, {"errors": [{"message": "metadata must be a mapping"}], "warnings": []}
+                )
         self.send(200, {"errors": [], "warnings": []})
 
     def repo_info(self, repo_type: str, repo_id: str, revision: str) -> None:
         repo = self.hub.repo(repo_type, repo_id, self.authed())
         sha, files = self.hub.snapshot(repo, revision)
-        self.send(200, {"id": repo_id, "author": repo_id.split("/")[0], "sha": sha, "private": repo.private,
-                        "siblings": [{"rfilename": p} for p in sorted(files)], "tags": [], "gated": False,
-                        "disabled": False})
+        self.send(
+            200,
+            {
+                "id": repo_id,
+                "author": repo_id.split("/")[0],
+                "sha": sha,
+                "private": repo.private,
+                "siblings": [{"rfilename": p} for p in sorted(files)],
+                "tags": [],
+                "gated": False,
+                "disabled": False,
+            },
+        )
 
     def tree(self, repo_type: str, repo_id: str, revision: str, path: str, recursive: bool) -> None:
         repo = self.hub.repo(repo_type, repo_id, self.authed())
@@ -274,11 +331,13 @@ class Handler(BaseHTTPRequestHandler):
         for name, f in sorted(files.items()):
             if not name.startswith(prefix):
                 continue
-            rel = name[len(prefix):]
+            rel = name[len(prefix) :]
             folders = rel.split("/")[:-1]
             for i in range(len(folders)):
                 folder = prefix + "/".join(folders[: i + 1])
-                entries.setdefault(folder, {"type": "directory", "path": folder, "oid": "0" * 40, "size": 0})
+                entries.setdefault(
+                    folder, {"type": "directory", "path": folder, "oid": "0" * 40, "size": 0}
+                )
             entry: dict[str, Any] = {"type": "file", "path": name, "size": f.size, "oid": f.git_oid}
             if f.lfs:
                 entry["lfs"] = {"oid": f.sha256, "size": f.size, "pointerSize": 134}
@@ -295,8 +354,14 @@ class Handler(BaseHTTPRequestHandler):
             sample = base64.b64decode(f["sample"])
             lfs = f["path"].endswith(LFS_SUFFIXES) or f["size"] >= LFS_MIN_SIZE or b"\0" in sample
             existing = files.get(f["path"])
-            out.append({"path": f["path"], "uploadMode": "lfs" if lfs else "regular", "shouldIgnore": False,
-                        "oid": existing.git_oid if existing else None})
+            out.append(
+                {
+                    "path": f["path"],
+                    "uploadMode": "lfs" if lfs else "regular",
+                    "shouldIgnore": False,
+                    "oid": existing.git_oid if existing else None,
+                }
+            )
         self.send(200, {"files": out, "commitOid": repo.head})
 
     def lfs_batch(self, repo_type: str, repo_id: str) -> None:
@@ -328,7 +393,9 @@ class Handler(BaseHTTPRequestHandler):
         self.require_auth()
         repo = self.hub.repo(repo_type, repo_id, True)
         if unquote(revision) != "main" or query.get("create_pr"):
-            raise HubError(400, "fake Hub: commits go to 'main' only (no branches, no pull requests)")
+            raise HubError(
+                400, "fake Hub: commits go to 'main' only (no branches, no pull requests)"
+            )
         lines = [json.loads(line) for line in self.body().decode().splitlines() if line.strip()]
         header = lines[0]["value"] if lines and lines[0]["key"] == "header" else {}
         parent = header.get("parentCommit")
@@ -339,28 +406,47 @@ class Handler(BaseHTTPRequestHandler):
             key, value = line["key"], line["value"]
             if key == "file":
                 data = base64.b64decode(value["content"])
-                files[value["path"]] = StoredFile(len(data), self.hub.store_blob(data), git_blob_oid(data), False)
+                files[value["path"]] = StoredFile(
+                    len(data), self.hub.store_blob(data), git_blob_oid(data), False
+                )
             elif key == "lfsFile":
                 blob = self.hub.blob_path(value["oid"])
                 if not blob.exists():
-                    raise HubError(422, f"LFS object {value['oid']} for {value['path']!r} was never uploaded")
+                    raise HubError(
+                        422, f"LFS object {value['oid']} for {value['path']!r} was never uploaded"
+                    )
                 size = blob.stat().st_size
                 pointer = f"version https://git-lfs.github.com/spec/v1\noid sha256:{value['oid']}\nsize {size}\n"
-                files[value["path"]] = StoredFile(size, value["oid"], git_blob_oid(pointer.encode()), True)
+                files[value["path"]] = StoredFile(
+                    size, value["oid"], git_blob_oid(pointer.encode()), True
+                )
             elif key == "deletedFile":
                 if value["path"] not in files:
                     raise HubError(404, "A file with this name doesn't exist", "EntryNotFound")
                 del files[value["path"]]
             elif key == "deletedFolder":
-                files = {p: f for p, f in files.items() if not p.startswith(value["path"].rstrip("/") + "/")}
+                files = {
+                    p: f
+                    for p, f in files.items()
+                    if not p.startswith(value["path"].rstrip("/") + "/")
+                }
             else:
                 raise HubError(400, f"fake Hub: commit operation {key!r} not supported")
-        oid = hashlib.sha1(json.dumps([repo.head, header, lines[1:]], sort_keys=True).encode()).hexdigest()
+        oid = hashlib.sha1(
+            json.dumps([repo.head, header, lines[1:]], sort_keys=True).encode()
+        ).hexdigest()
         repo.head, repo.files = oid, files
         repo.snapshots[oid] = files
         prefix = "" if repo_type == "model" else f"{repo_type}s/"
-        self.send(200, {"success": True, "commitOid": oid, "commitUrl": f"{self.base}/{prefix}{repo_id}/commit/{oid}",
-                        "pullRequestUrl": None})
+        self.send(
+            200,
+            {
+                "success": True,
+                "commitOid": oid,
+                "commitUrl": f"{self.base}/{prefix}{repo_id}/commit/{oid}",
+                "pullRequestUrl": None,
+            },
+        )
 
     def resolve(self, repo_type: str, repo_id: str, revision: str, path: str, method: str) -> None:
         repo = self.hub.repo(repo_type, repo_id, self.authed())
@@ -372,7 +458,12 @@ class Handler(BaseHTTPRequestHandler):
         headers = {"X-Repo-Commit": sha, "ETag": f'"{etag}"'}
         if f.lfs:
             headers.update({"X-Linked-Etag": f'"{etag}"', "X-Linked-Size": str(f.size)})
-        self.send(200, headers=headers, raw=self.hub.blob_path(f.sha256).read_bytes(), head=method == "HEAD")
+        self.send(
+            200,
+            headers=headers,
+            raw=self.hub.blob_path(f.sha256).read_bytes(),
+            head=method == "HEAD",
+        )
 
 
 class HubServer:
@@ -385,7 +476,9 @@ class HubServer:
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.httpd.daemon_threads = True
         self.endpoint = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, name="fake-hub", daemon=True)
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever, name="fake-hub", daemon=True
+        )
 
     def __enter__(self) -> HubServer:
         self.thread.start()

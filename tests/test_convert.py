@@ -10,20 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.sources.convert import ConvertParams, convert
-from pipelines.sources.corpora import CorpusError
 from pipelines.core.document import normalise_text, read_documents, read_pairs
 from pipelines.core.params import ParamsError, load_section
+from pipelines.sources.convert import ConvertParams, convert
+from pipelines.sources.corpora import CorpusError
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-
-
 @pytest.fixture(scope="module")
-def converted(
-    mirror, tmp_path_factory
-) -> tuple[Path, subprocess.CompletedProcess[str]]:
+def converted(mirror, tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess[str]]:
     """``python -m pipelines.sources.convert <mirror> <tmp>`` with the repository's params.yaml (~15 s)."""
     out = tmp_path_factory.mktemp("imported")
     res = subprocess.run(
@@ -48,9 +44,7 @@ def converted(
 
 def test_convert_mirror_outputs(converted):
     out, res = converted
-    assert sorted(
-        p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()
-    ) == [
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()) == [
         "pairs/emergent_test.jsonl",
         "pairs/emergent_train.jsonl",
         "pairs/fnc1_test.jsonl",
@@ -67,12 +61,8 @@ def test_convert_mirror_outputs(converted):
         and "fnc1_train=49972" in line[0]
         and line[0].endswith("s")
     )
-    docs = list(
-        read_documents(out / "polnear" / "dev.jsonl")
-    )  # read_documents validates each one
-    assert len(docs) == 84 and all(
-        a.provenance == "gold" for d in docs for a in d.annotations
-    )
+    docs = list(read_documents(out / "polnear" / "dev.jsonl"))  # read_documents validates each one
+    assert len(docs) == 84 and all(a.provenance == "gold" for d in docs for a in d.annotations)
 
 
 def test_convert_report(converted):
@@ -91,43 +81,26 @@ def test_convert_report(converted):
         "message" in p for p in pn["argument_problems"]
     )
     assert (
-        pn["ignored_roles"] == {"Discard": 421, "Discuss": 782}
-        and len(pn["merged_articles"]) == 1
+        pn["ignored_roles"] == {"Discard": 421, "Discuss": 782} and len(pn["merged_articles"]) == 1
     )
     pairs = report["pairs"]
-    assert (
-        pairs["fnc1_train"]["pairs"] == 49972 and pairs["fnc1_test"]["pairs"] == 25413
-    )
+    assert pairs["fnc1_train"]["pairs"] == 49972 and pairs["fnc1_test"]["pairs"] == 25413
     for split, against in (("train", "fnc1_test"), ("test", "fnc1_train")):
         r = pairs[f"emergent_{split}"]
         assert r["deduplicated_against"] == [against] and r["removed_overlap"] > 0
-        assert (
-            r["pairs"] + r["removed_overlap"]
-            == r["read"]
-            == {"train": 2071, "test": 524}[split]
-        )
+        assert r["pairs"] + r["removed_overlap"] == r["read"] == {"train": 2071, "test": 524}[split]
 
 
 def test_emergent_files_share_no_headline_with_the_other_side(converted):
     out, _ = converted
-    fnc1_train = {
-        normalise_text(p.claim) for p in read_pairs(out / "pairs" / "fnc1_train.jsonl")
-    }
-    fnc1_test = {
-        normalise_text(p.claim) for p in read_pairs(out / "pairs" / "fnc1_test.jsonl")
-    }
+    fnc1_train = {normalise_text(p.claim) for p in read_pairs(out / "pairs" / "fnc1_train.jsonl")}
+    fnc1_test = {normalise_text(p.claim) for p in read_pairs(out / "pairs" / "fnc1_test.jsonl")}
     assert (
-        not {
-            normalise_text(p.context)
-            for p in read_pairs(out / "pairs" / "emergent_test.jsonl")
-        }
+        not {normalise_text(p.context) for p in read_pairs(out / "pairs" / "emergent_test.jsonl")}
         & fnc1_train
     )
     assert (
-        not {
-            normalise_text(p.context)
-            for p in read_pairs(out / "pairs" / "emergent_train.jsonl")
-        }
+        not {normalise_text(p.context) for p in read_pairs(out / "pairs" / "emergent_train.jsonl")}
         & fnc1_test
     )
 
@@ -151,9 +124,7 @@ def tiny_raw(root: Path, ann: str, text: str = "Smith said it rained.") -> Path:
     (split / "text").mkdir(parents=True)
     (split / "attributions").mkdir()
     (split / "text" / "a_2016-01-01_x.txt").write_text(text, encoding="utf-8")
-    (split / "attributions" / "a_2016-01-01_x_ab12.ann").write_text(
-        ann, encoding="utf-8"
-    )
+    (split / "attributions" / "a_2016-01-01_x_ab12.ann").write_text(ann, encoding="utf-8")
     (root / "fnc1").mkdir()
     (root / "emergent").mkdir()
     for name, stances, bodies in (

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from pipelines.core.document import StancePair
 from pipelines.sources.corpora import CorpusError
 from pipelines.sources.corpora.emergent import load_emergent, remove_overlap
 from pipelines.sources.corpora.fnc1 import load_fnc1
 from pipelines.sources.corpora.polnear import PolnearReport, load_polnear, parse_ann
-from pipelines.core.document import StancePair
 
 # --- PolNeAR, hand-written -------------------------------------------------------------------
 
@@ -97,15 +97,11 @@ def test_polnear_plain_cue_asserts_and_declined_reads_the_content(tmp_path):
 def tb(tid: str, role: str, text: str, *parts: str) -> str:
     """A brat text-bound line for the first occurrence of each part in ``text``."""
     offsets = [(text.index(p), text.index(p) + len(p)) for p in parts]
-    return (
-        f"{tid}\t{role} {';'.join(f'{s} {e}' for s, e in offsets)}\t{' '.join(parts)}\n"
-    )
+    return f"{tid}\t{role} {';'.join(f'{s} {e}' for s, e in offsets)}\t{' '.join(parts)}\n"
 
 
 def test_polnear_discontinuous_and_sourceless(tmp_path):
-    text = (
-        "“We won,” he said, “and we will win again.” It was reported that taxes rose."
-    )
+    text = "“We won,” he said, “and we will win again.” It was reported that taxes rose."
     ann = (
         tb("T1", "Content", text, "We won", "and we will win again")
         + tb("T2", "Source", text, "he")
@@ -136,8 +132,7 @@ def test_polnear_multiline_text_bound(tmp_path):
     text = "He said:\n\nWe won.\nIt rained."
     ann = "T1\tSource 0 2\tHe\nT2\tContent 10 17;18 28\tWe won.\nIt rained.\nT3\tCue 3 7\tsaid\nE1\tSource:T1 Content:T2 Cue:T3\n"
     bounds, events, _ = parse_ann(
-        polnear(tmp_path, {"x": ann}, text)
-        / "data/train/attributions/pub_2016-01-01_story_x.ann"
+        polnear(tmp_path, {"x": ann}, text) / "data/train/attributions/pub_2016-01-01_story_x.ann"
     )
     assert bounds["T2"].text == "We won.\nIt rained." and len(events) == 1
     (a,) = load_one(tmp_path).annotations
@@ -155,9 +150,7 @@ def test_polnear_mismatched_and_out_of_range_spans_are_reported_not_fixed(tmp_pa
     }
     message = str(report.problems[0])
     assert (
-        "pub_2016-01-01_story_ab12.ann:11" in message
-        and "T10" in message
-        and "'kraine'" in message
+        "pub_2016-01-01_story_ab12.ann:11" in message and "T10" in message and "'kraine'" in message
     )
     assert {s.id for s in a.spans} == {
         "T1",
@@ -188,9 +181,7 @@ def test_polnear_duplicates_merge_and_annotators_stay_apart(tmp_path):
 
 
 def test_polnear_role_mismatch_is_reported(tmp_path):
-    ann = ANN.replace(
-        "E2\tAttribution:T8 Source:T5", "E2\tAttribution:T8 Source:T7 Content:T5"
-    )
+    ann = ANN.replace("E2\tAttribution:T8 Source:T5", "E2\tAttribution:T8 Source:T7 Content:T5")
     ann = ann.replace(" Content:T7\n", "\n")
     report = PolnearReport()
     (a,) = load_one(polnear(tmp_path, {"x": ann}), report).annotations
@@ -216,12 +207,9 @@ def test_polnear_malformed_line_names_file_and_line(tmp_path, bad, line):
 
 
 def test_polnear_undecodable_file(tmp_path):
-    path = (
-        polnear(tmp_path, {"x": ""})
-        / "data/train/attributions/pub_2016-01-01_story_x.ann"
-    )
+    path = polnear(tmp_path, {"x": ""}) / "data/train/attributions/pub_2016-01-01_story_x.ann"
     path.write_bytes(b"T1\tSource 0 1\t\xff\n")
-    with pytest.raises(CorpusError, match="story_x.ann: not UTF-8"):
+    with pytest.raises(CorpusError, match=r"story_x.ann: not UTF-8"):
         list(load_polnear(tmp_path, "train"))
 
 
@@ -234,9 +222,7 @@ def write_csv(path: Path, header: list[str], rows: list[list[str]]) -> None:
 
 
 def fnc1(tmp_path: Path, stances: list[list[str]], bodies: list[list[str]]) -> Path:
-    write_csv(
-        tmp_path / "train_stances.csv", ["Headline", "Body ID", "Stance"], stances
-    )
+    write_csv(tmp_path / "train_stances.csv", ["Headline", "Body ID", "Stance"], stances)
     write_csv(tmp_path / "train_bodies.csv", ["Body ID", "articleBody"], bodies)
     return tmp_path
 
@@ -285,9 +271,7 @@ def pair(i: int, context: str, claim: str = "c") -> StancePair:
 
 def test_remove_overlap_compares_normalised_headlines():
     emergent = [pair(1, "Apple  buys TESLA"), pair(2, "Something else")]
-    kept, removed = remove_overlap(
-        emergent, [pair(9, "body", claim="apple buys tesla")]
-    )
+    kept, removed = remove_overlap(emergent, [pair(9, "body", claim="apple buys tesla")])
     assert [p.id for p in kept] == ["p2"] and [p.id for p in removed] == ["p1"]
 
 
@@ -305,15 +289,11 @@ def test_emergent_unknown_stance(tmp_path):
         header,
         [["0", "C", "A", "maybe", "a1", "c1"]],
     )
-    with pytest.raises(
-        CorpusError, match=r"clean-train\.csv: row 1: unknown stance 'maybe'"
-    ):
+    with pytest.raises(CorpusError, match=r"clean-train\.csv: row 1: unknown stance 'maybe'"):
         list(load_emergent(tmp_path, "train"))
 
 
 # --- the real mirror ---------------------------------------------------------------------------
-
-
 
 
 @pytest.fixture(scope="module")
@@ -330,51 +310,26 @@ def test_polnear_mirror_counts(polnear_mirror):
     docs = {split: d for split, (d, _) in polnear_mirror.items()}
     # 1,008 article files; one story is in train twice (two dates, same text): one document
     assert {s: len(d) for s, d in docs.items()} == {"train": 839, "dev": 84, "test": 84}
-    assert (
-        sum(len(d.annotations) for ds in docs.values() for d in ds) == 1107
-    )  # .ann files
+    assert sum(len(d.annotations) for ds in docs.values() for d in ds) == 1107  # .ann files
     ids = [{d.article.id for d in ds} for ds in docs.values()]
-    assert not (
-        ids[0] & ids[1] or ids[0] & ids[2] or ids[1] & ids[2]
-    )  # no article in two splits
+    assert not (ids[0] & ids[1] or ids[0] & ids[2] or ids[1] & ids[2])  # no article in two splits
     stances = Counter(
-        r.stance
-        for ds in docs.values()
-        for d in ds
-        for a in d.annotations
-        for r in a.relations
+        r.stance for ds in docs.values() for d in ds for a in d.annotations for r in a.relations
     )
-    assert (
-        stances["denies"] > 100
-        and stances["unconfirmed"] > 50
-        and sum(stances.values()) > 25000
-    )
-    assert (
-        docs["train"][0].article.publisher == "breitbart"
-        and docs["train"][0].article.title
-    )
+    assert stances["denies"] > 100 and stances["unconfirmed"] > 50 and sum(stances.values()) > 25000
+    assert docs["train"][0].article.publisher == "breitbart" and docs["train"][0].article.title
 
 
 def test_polnear_mirror_every_span_kept_or_reported(polnear_mirror, mirror):
     """Each Source/Content fragment of every .ann file is a span, a merged duplicate or a problem."""
     for split, (docs, report) in polnear_mirror.items():
         fragments = 0
-        for path in (mirror / "polnear" / "data" / split / "attributions").glob(
-            "*.ann"
-        ):
+        for path in (mirror / "polnear" / "data" / split / "attributions").glob("*.ann"):
             bounds, _, _ = parse_ann(path)
             fragments += sum(
-                len(t.fragments)
-                for t in bounds.values()
-                if t.role in ("Source", "Content")
+                len(t.fragments) for t in bounds.values() if t.role in ("Source", "Content")
             )
-        kept = sum(
-            1
-            for d in docs
-            for a in d.annotations
-            for s in a.spans
-            if s.label != "Denial"
-        )
+        kept = sum(1 for d in docs for a in d.annotations for s in a.spans if s.label != "Denial")
         assert kept + report.merged_duplicates + len(report.problems) == fragments
         assert len(report.problems) <= 0.005 * fragments
         assert report.spans == sum(len(a.spans) for d in docs for a in d.annotations)
@@ -391,13 +346,9 @@ def test_fnc1_mirror(mirror):
     )
     assert Counter(p.stance for p in train)["unrelated"] == 36545
     assert len({p.group for p in train}) == 1683 and len({p.group for p in test}) == 904
-    with open(
-        mirror / "fnc1" / "competition_test_stances.csv", encoding="utf-8", newline=""
-    ) as f:
+    with open(mirror / "fnc1" / "competition_test_stances.csv", encoding="utf-8", newline="") as f:
         rows = list(csv.DictReader(f))
-    assert [p.claim for p in test] == [
-        r["Headline"] for r in rows
-    ]  # row-aligned with the anchors
+    assert [p.claim for p in test] == [r["Headline"] for r in rows]  # row-aligned with the anchors
     assert test[5].id == "fnc1:test:5"
 
 

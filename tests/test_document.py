@@ -39,7 +39,9 @@ def seed_doc(text: str = SEED_SENTENCE) -> Document:
         span(text, "d1", "Denial", "could not confirm"),
         span(text, "c1", "Claim", "Russia had used North Korean missiles"),
     )
-    ann = AnnotationSet("alice", "gold", spans, (Relation("s1", "c1", "unconfirmed", cue="could not confirm"),))
+    ann = AnnotationSet(
+        "alice", "gold", spans, (Relation("s1", "c1", "unconfirmed", cue="could not confirm"),)
+    )
     return Document(Article.from_text(text, title="t"), (ann,))
 
 
@@ -117,11 +119,16 @@ def test_bad_jsonl_line_names_file_and_line(tmp_path):
 
 
 def test_pair_source_must_be_in_context(tmp_path):
-    good = StancePair("p1", "Russia used missiles", SEED_SENTENCE, "unconfirmed", "g1", "test", source="Ukraine")
+    good = StancePair(
+        "p1", "Russia used missiles", SEED_SENTENCE, "unconfirmed", "g1", "test", source="Ukraine"
+    )
     write_pairs(tmp_path / "p.jsonl", [good])
     assert list(read_pairs(tmp_path / "p.jsonl")) == [good]
     with pytest.raises(DocumentError, match="not a substring"):
-        write_pairs(tmp_path / "q.jsonl", [StancePair("p2", "c", "context", "asserts", "g", "t", source="Kyiv")])
+        write_pairs(
+            tmp_path / "q.jsonl",
+            [StancePair("p2", "c", "context", "asserts", "g", "t", source="Kyiv")],
+        )
     assert not (tmp_path / "q.jsonl").exists()  # atomic: a failed write leaves nothing behind
 
 
@@ -141,14 +148,30 @@ def documents(draw) -> Document:
         for i in range(draw(st.integers(0, 4))):
             start = draw(st.integers(0, len(text) - 1))
             end = draw(st.integers(start + 1, len(text)))
-            spans.append(Span(f"a{a}s{i}", draw(st.sampled_from(LABELS)), start, end, text[start:end],
-                              draw(st.none() | st.floats(0, 1))))
+            spans.append(
+                Span(
+                    f"a{a}s{i}",
+                    draw(st.sampled_from(LABELS)),
+                    start,
+                    end,
+                    text[start:end],
+                    draw(st.none() | st.floats(0, 1)),
+                )
+            )
         sources = [s.id for s in spans if s.label == "Source"]
         claims = [s.id for s in spans if s.label == "Claim"]
         rels = [Relation(s, c, draw(st.sampled_from(STANCES))) for s in sources for c in claims]
-        sets.append(AnnotationSet(f"annotator{a}", draw(st.sampled_from(("gold", "silver", "prediction"))),
-                                  tuple(spans), tuple(rels)))
-    return Document(Article.from_text(text, url=draw(st.none() | st.text(max_size=10))), tuple(sets))
+        sets.append(
+            AnnotationSet(
+                f"annotator{a}",
+                draw(st.sampled_from(("gold", "silver", "prediction"))),
+                tuple(spans),
+                tuple(rels),
+            )
+        )
+    return Document(
+        Article.from_text(text, url=draw(st.none() | st.text(max_size=10))), tuple(sets)
+    )
 
 
 @settings(max_examples=150, deadline=None)

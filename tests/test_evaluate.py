@@ -13,13 +13,21 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from pipelines.learn import evaluate, results_table
 from pipelines.core.document import StancePair
 from pipelines.core.stagelog import log
+from pipelines.learn import evaluate, results_table
 
 
 def pair(i, claim, context="ctx", stance="asserts", source=None, prefix="p"):
-    return StancePair(id=f"{prefix}{i}", claim=claim, context=context, stance=stance, group=f"g{i}", origin="t", source=source)
+    return StancePair(
+        id=f"{prefix}{i}",
+        claim=claim,
+        context=context,
+        stance=stance,
+        group=f"g{i}",
+        origin="t",
+        source=source,
+    )
 
 
 def write_submission(path: Path, rows: list[tuple[str, str, str]]) -> Path:
@@ -32,7 +40,9 @@ def write_submission(path: Path, rows: list[tuple[str, str, str]]) -> Path:
 
 def test_read_fnc_submission_checks_columns_and_labels(tmp_path):
     ok = write_submission(tmp_path / "ok.csv", [("A, with comma\nand newline", "1", "agree")])
-    assert evaluate.read_fnc_submission(ok) == [evaluate.FncRow("A, with comma\nand newline", "1", "agree")]
+    assert evaluate.read_fnc_submission(ok) == [
+        evaluate.FncRow("A, with comma\nand newline", "1", "agree")
+    ]
     bad = write_submission(tmp_path / "bad.csv", [("A", "1", "agree"), ("B", "2", "asserts")])
     with pytest.raises(ValueError, match=r"bad.csv: data row 2: stance 'asserts'"):
         evaluate.read_fnc_submission(bad)
@@ -42,7 +52,10 @@ def test_read_fnc_submission_checks_columns_and_labels(tmp_path):
 
 
 def test_anchor_predictions_follow_row_ids_and_check_headlines(tmp_path):
-    rows = [evaluate.FncRow("First  headline", "1", "agree"), evaluate.FncRow("Second", "2", "unrelated")]
+    rows = [
+        evaluate.FncRow("First  headline", "1", "agree"),
+        evaluate.FncRow("Second", "2", "unrelated"),
+    ]
     pairs = [pair(1, "second", prefix="fnc1:test:"), pair(0, "First headline", prefix="fnc1:test:")]
     assert evaluate.anchor_predictions(rows, pairs, Path("a.csv")) == ["unrelated", "asserts"]
     with pytest.raises(ValueError, match="does not match test pair 'fnc1:test:0'"):
@@ -72,11 +85,20 @@ def test_dedupe_pairs_counts_conflicts():
 
 def test_tfidf_baseline_learns_word_overlap():
     train = []
-    for i, topic in enumerate(["bridge collapse", "vaccine trial", "election fraud", "oil spill", "bank merger"] * 4):
-        train.append(pair(i, f"{topic} confirmed", f"officials confirmed the {topic} today", "asserts"))
-        train.append(pair(100 + i, f"{topic} confirmed", "a recipe for apple pie with cinnamon", "unrelated"))
+    for i, topic in enumerate(
+        ["bridge collapse", "vaccine trial", "election fraud", "oil spill", "bank merger"] * 4
+    ):
+        train.append(
+            pair(i, f"{topic} confirmed", f"officials confirmed the {topic} today", "asserts")
+        )
+        train.append(
+            pair(100 + i, f"{topic} confirmed", "a recipe for apple pie with cinnamon", "unrelated")
+        )
     model = evaluate.TfidfBaseline(1000, 10.0, 0).fit(train)
-    test = [pair(0, "bridge collapse confirmed", "the bridge collapse was confirmed"), pair(1, "oil spill confirmed", "apple pie")]
+    test = [
+        pair(0, "bridge collapse confirmed", "the bridge collapse was confirmed"),
+        pair(1, "oil spill confirmed", "apple pie"),
+    ]
     assert model.predict(test) == ["asserts", "unrelated"]
 
 
@@ -84,17 +106,24 @@ def test_pair_set_metrics_label_sets():
     gold = ["asserts", "denies", "unrelated"]
     m = evaluate.pair_set_metrics(gold, {"a": gold, "b": ["unrelated"] * 3}, fnc=True)
     assert m["labels"] == ["asserts", "denies", "unconfirmed", "unrelated"]
-    assert m["systems"]["a"]["fnc_score"] == 100.0 and m["systems"]["a"]["related_macro_f1"] == pytest.approx(2 / 3)
+    assert m["systems"]["a"]["fnc_score"] == 100.0 and m["systems"]["a"][
+        "related_macro_f1"
+    ] == pytest.approx(2 / 3)
     assert m["support"] == {"asserts": 1, "denies": 1, "unconfirmed": 0, "unrelated": 1}
     three = evaluate.pair_set_metrics(["asserts", "denies"], {"a": ["asserts", "unrelated"]})
     assert three["labels"] == ["asserts", "denies", "unconfirmed"]
-    assert "fnc_score" not in three["systems"]["a"] and "related_macro_f1" not in three["systems"]["a"]
+    assert (
+        "fnc_score" not in three["systems"]["a"] and "related_macro_f1" not in three["systems"]["a"]
+    )
     assert three["systems"]["a"]["accuracy"] == 0.5
 
 
 def test_replace_block():
     doc = "# T\n\n<!-- results:start -->\nold\n<!-- results:end -->\ntail\n"
-    assert results_table.replace_block(doc, "new\n") == "# T\n\n<!-- results:start -->\nnew\n<!-- results:end -->\ntail\n"
+    assert (
+        results_table.replace_block(doc, "new\n")
+        == "# T\n\n<!-- results:start -->\nnew\n<!-- results:end -->\ntail\n"
+    )
     for broken in ("no markers", "<!-- results:end --> <!-- results:start -->", doc + doc):
         with pytest.raises(ValueError, match="exactly one"):
             results_table.replace_block(broken, "x")
@@ -150,13 +179,18 @@ def _tiny_eval_data(root: Path, models_root: Path) -> tuple[Path, Path]:
             "test_annotations": rows("ann:", []),
         }
     )
-    dd.save_to_disk(str(root / "datasets" / "stance"), num_shards={name: 1 for name in dd})  # as build_dataset
+    dd.save_to_disk(
+        str(root / "datasets" / "stance"), num_shards=dict.fromkeys(dd, 1)
+    )  # as build_dataset
     tagger = load_from_disk(str(models_root / "datasets" / "tagger"))
     tagger.save_to_disk(str(root / "datasets" / "tagger"))
     anchors = root / "anchors"
     anchors.mkdir()
     for name, labels_of in (("athene", lambda a: a), ("talos", lambda a: "unrelated")):
-        write_submission(anchors / f"{name}_submission.csv", [(h, str(i), labels_of(a)) for i, (h, _, a) in enumerate(HEADLINES)])
+        write_submission(
+            anchors / f"{name}_submission.csv",
+            [(h, str(i), labels_of(a)) for i, (h, _, a) in enumerate(HEADLINES)],
+        )
     return root / "datasets", anchors
 
 
@@ -193,13 +227,19 @@ def run_evaluate(tmp_path: Path, tiny_models: Path, max_pairs: str) -> tuple[Pat
     app = typer.Typer()
     app.command()(evaluate.command)
     buf, saved = io.StringIO(), log.handlers
-    log.handlers = [logging.StreamHandler(buf)]  # the stage logger otherwise keeps an earlier test's stderr
+    log.handlers = [
+        logging.StreamHandler(buf)
+    ]  # the stage logger otherwise keeps an earlier test's stderr
     try:
-        result = CliRunner().invoke(app, [str(datasets), str(tiny_models / "models"), str(out), "--params", str(params)])
+        result = CliRunner().invoke(
+            app, [str(datasets), str(tiny_models / "models"), str(out), "--params", str(params)]
+        )
     finally:
         log.handlers = saved
     output = result.output + buf.getvalue()
-    assert result.exit_code == 0, f"{output}\n" + "".join(traceback.format_exception(result.exception))
+    assert result.exit_code == 0, f"{output}\n" + "".join(
+        traceback.format_exception(result.exception)
+    )
     return out, output
 
 
@@ -216,14 +256,19 @@ def test_evaluate_scores_every_system_on_the_same_pairs(tmp_path, tiny_models):
     athene = [evaluate.STANCE_MAP[a] for _, _, a in HEADLINES]
     from pipelines.core import scoring
 
-    assert fnc["systems"]["athene"]["fnc_score"] == pytest.approx(scoring.fnc_relative_score(gold, athene))
+    assert fnc["systems"]["athene"]["fnc_score"] == pytest.approx(
+        scoring.fnc_relative_score(gold, athene)
+    )
     assert fnc["systems"]["talos"]["related_macro_f1"] == 0.0
     assert fnc["systems"]["majority"]["accuracy"] == pytest.approx(
         sum(g == stance["train"]["majority"] for g in gold) / len(gold)
     )
     em = stance["emergent"]
     assert (em["n"], em["n_total"], em["n_duplicates"]) == (5, 7, 2)
-    assert em["labels"] == ["asserts", "denies", "unconfirmed"] and "fnc_score" not in em["systems"]["model"]
+    assert (
+        em["labels"] == ["asserts", "denies", "unconfirmed"]
+        and "fnc_score" not in em["systems"]["model"]
+    )
     assert "annotations" not in stance  # empty split: skipped, not scored as zero
     assert stance["polnear"]["n"] == 4
 
@@ -245,7 +290,9 @@ def test_evaluate_scores_every_system_on_the_same_pairs(tmp_path, tiny_models):
     assert "[evaluate]" in output and "fnc1_pairs=6" in output
 
     readme = tmp_path / "README.md"
-    readme.write_text("# x\n<!-- results:start -->\nstale\n<!-- results:end -->\nafter\n", encoding="utf-8")
+    readme.write_text(
+        "# x\n<!-- results:start -->\nstale\n<!-- results:end -->\nafter\n", encoding="utf-8"
+    )
     results_table.command(out, readme)
     text = readme.read_text()
     assert "stale" not in text and text.endswith("<!-- results:end -->\nafter\n")
@@ -255,5 +302,9 @@ def test_evaluate_scores_every_system_on_the_same_pairs(tmp_path, tiny_models):
 def test_evaluate_limit_is_recorded(tmp_path, tiny_models):
     out, _ = run_evaluate(tmp_path, tiny_models, "3")
     stance = json.loads((out / "stance.json").read_text())
-    assert (stance["fnc1"]["n"], stance["fnc1"]["n_total"], stance["fnc1"]["limited"]) == (3, 6, True)
+    assert (stance["fnc1"]["n"], stance["fnc1"]["n_total"], stance["fnc1"]["limited"]) == (
+        3,
+        6,
+        True,
+    )
     assert "a seeded sample of 6" in (out / "results.md").read_text()

@@ -17,41 +17,58 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipelines.sources.fetch import MIRROR_ENV, FetchError, FetchParams, fetch, load_manifest, mirror_from_env
 from pipelines.core.params import ParamsError, load_section
+from pipelines.sources.fetch import (
+    MIRROR_ENV,
+    FetchError,
+    FetchParams,
+    fetch,
+    load_manifest,
+    mirror_from_env,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 CLOSED = "http://127.0.0.1:9"  # discard port: nothing listens, so connecting is refused at once
 
 
 def params(corpora: tuple[str, ...], base: str = CLOSED) -> FetchParams:
-    return FetchParams(corpora, raw_base_url=base, archive_base_url=base, connect_timeout_s=2, read_timeout_s=5)
+    return FetchParams(
+        corpora, raw_base_url=base, archive_base_url=base, connect_timeout_s=2, read_timeout_s=5
+    )
 
 
 def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-
-
 def small_manifest() -> dict:
     """Two tiny corpora: one of single files (one renamed upstream), one from an archive."""
     return {
         "one": {
-            "repo": "o/one", "commit": "c1", "source": "raw", "dest": "one",
+            "repo": "o/one",
+            "commit": "c1",
+            "source": "raw",
+            "dest": "one",
             "upstream": {"b.csv": "deep/b_upstream.csv"},
             "files": {"a.csv": sha(b"a,1\n"), "b.csv": sha(b"b,2\n")},
         },
         "two": {
-            "repo": "o/two", "commit": "c2", "source": "archive", "dest": "one/two",
+            "repo": "o/two",
+            "commit": "c2",
+            "source": "archive",
+            "dest": "one/two",
             "files": {"data/x/t.txt": sha(b"text\n"), "data/m.tsv": sha(b"k\tv\n")},
         },
     }
 
 
 def write_small_mirror(root: Path) -> Path:
-    for rel, data in {"one/a.csv": b"a,1\n", "one/b.csv": b"b,2\n", "one/two/data/x/t.txt": b"text\n",
-                      "one/two/data/m.tsv": b"k\tv\n"}.items():
+    for rel, data in {
+        "one/a.csv": b"a,1\n",
+        "one/b.csv": b"b,2\n",
+        "one/two/data/x/t.txt": b"text\n",
+        "one/two/data/m.tsv": b"k\tv\n",
+    }.items():
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_bytes(data)
     return root
@@ -104,7 +121,11 @@ def http_root(tmp_path: Path):
         (root / rel).write_bytes(data)
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for rel, data in {"two-c2/README": b"r", "two-c2/data/x/t.txt": b"text\n", "two-c2/data/m.tsv": b"k\tv\n"}.items():
+        for rel, data in {
+            "two-c2/README": b"r",
+            "two-c2/data/x/t.txt": b"text\n",
+            "two-c2/data/m.tsv": b"k\tv\n",
+        }.items():
             info = tarfile.TarInfo(rel)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
@@ -142,14 +163,30 @@ def test_download_corrupted_and_missing(tmp_path: Path, http_root) -> None:
 
 def test_offline_without_mirror_fails_fast_with_hint(tmp_path: Path) -> None:
     """The real CLI, with downloads pointed at a closed local port and no mirror set."""
-    section = {"corpora": ["fnc1"], "raw_base_url": CLOSED, "archive_base_url": CLOSED,
-               "connect_timeout_s": 3, "read_timeout_s": 5}
+    section = {
+        "corpora": ["fnc1"],
+        "raw_base_url": CLOSED,
+        "archive_base_url": CLOSED,
+        "connect_timeout_s": 3,
+        "read_timeout_s": 5,
+    }
     (tmp_path / "params.yaml").write_text(yaml.safe_dump({"fetch": section}))
     env = {k: v for k, v in os.environ.items() if k != MIRROR_ENV} | {"PYTHONPATH": str(ROOT)}
     t0 = time.monotonic()
     proc = subprocess.run(
-        [sys.executable, "-m", "pipelines.sources.fetch", str(tmp_path / "raw"), "--params", str(tmp_path / "params.yaml")],
-        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "pipelines.sources.fetch",
+            str(tmp_path / "raw"),
+            "--params",
+            str(tmp_path / "params.yaml"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=60,
     )
     assert time.monotonic() - t0 < 10
     assert proc.returncode == 1

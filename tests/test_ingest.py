@@ -13,8 +13,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipelines.sources.cleaning import FOOTER_MARKERS, clean_text
 from pipelines.core.document import read_articles
+from pipelines.sources.cleaning import FOOTER_MARKERS, clean_text
 from pipelines.sources.ingest import IngestParams, ingest, run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -22,16 +22,33 @@ FIXTURES = ROOT / "tests/fixtures/ingest"
 PAGE_TXT = (FIXTURES / "synthetic_news_page.txt").read_text(encoding="utf-8")
 # the synthetic story as written: headline, byline and seven paragraphs, without the captions
 STORY = [b for b in PAGE_TXT.split("\n\n") if "Photo:" not in b][:9]
-FOOTER_TEXT = ("Sign in to comment", "Create an account", "Comments are moderated", "respectful",
-               "Top News Today", "Central bank holds", "Share this article", "Photo:", "Reuters")
-SEEDS = sorted(p for p in (ROOT / "seeds").rglob("*") if p.suffix.lower() in (".txt", ".html", ".htm", ".jsonl"))
+FOOTER_TEXT = (
+    "Sign in to comment",
+    "Create an account",
+    "Comments are moderated",
+    "respectful",
+    "Top News Today",
+    "Central bank holds",
+    "Share this article",
+    "Photo:",
+    "Reuters",
+)
+SEEDS = sorted(
+    p
+    for p in (ROOT / "seeds").rglob("*")
+    if p.suffix.lower() in (".txt", ".html", ".htm", ".jsonl")
+)
 
 
-PROSE = "The story goes on with a paragraph long enough to count as prose, not a link. " * 3 + "End."
+PROSE = (
+    "The story goes on with a paragraph long enough to count as prose, not a link. " * 3 + "End."
+)
 
 
 def footer_lines(text: str) -> list[str]:
-    return [line for line in text.split("\n") if any(p.fullmatch(line.strip()) for p in FOOTER_MARKERS)]
+    return [
+        line for line in text.split("\n") if any(p.fullmatch(line.strip()) for p in FOOTER_MARKERS)
+    ]
 
 
 def test_synthetic_txt_page_keeps_story_verbatim() -> None:
@@ -50,7 +67,10 @@ def test_synthetic_html_page(tmp_path: Path) -> None:
     assert article.text == "\n\n".join([STORY[0], *STORY[2:]])  # trafilatura drops the byline
     assert not any(marker in article.text for marker in FOOTER_TEXT)
     assert (article.title, article.publisher, article.date, article.url) == (
-        STORY[0], "The Meridian Ledger", "2025-03-03", "https://ledger.example.org/world/ukraine-north-korean-missiles",
+        STORY[0],
+        "The Meridian Ledger",
+        "2025-03-03",
+        "https://ledger.example.org/world/ukraine-north-korean-missiles",
     )
 
 
@@ -68,22 +88,37 @@ def test_seed_articles_lose_their_footer(seed: Path) -> None:
     "text, kept",
     [
         # a "Related" box inside the story does not cut the story that follows it
-        (f"{PROSE}\n\nRelated\n\n{PROSE}!\n\nSign in to comment", f"{PROSE}\n\nRelated\n\n{PROSE}!"),
+        (
+            f"{PROSE}\n\nRelated\n\n{PROSE}!\n\nSign in to comment",
+            f"{PROSE}\n\nRelated\n\n{PROSE}!",
+        ),
         # sentences that only mention comments or cookies are article text
-        ("The ministry declined to comment on the report.\n\nRegulators fined the firm for setting cookies.", None),
+        (
+            "The ministry declined to comment on the report.\n\nRegulators fined the firm for setting cookies.",
+            None,
+        ),
         # a "Most read" box above the story removes nothing of the story
-        ("Most read\n\nStory sentence one.\n\nStory sentence two.\n\nLog in to comment\n\nComments (3)",
-         "Most read\n\nStory sentence one.\n\nStory sentence two."),
+        (
+            "Most read\n\nStory sentence one.\n\nStory sentence two.\n\nLog in to comment\n\nComments (3)",
+            "Most read\n\nStory sentence one.\n\nStory sentence two.",
+        ),
         # a repeated non-caption line (headline shown twice) keeps its first occurrence
         ("Headline here\n\nBody sentence.\n\nHeadline here", "Headline here\n\nBody sentence."),
         # a caption split from its credit, both repeated, goes; CRLF and blank-line runs are normalised
-        ("Body one.\r\n\r\n\r\nA caption line\r\nPhoto: A. Person/Reuters\r\n\r\nBody two.\r\n"
-         "A caption line\r\nPhoto: A. Person/Reuters\r\n", "Body one.\n\nBody two."),
+        (
+            "Body one.\r\n\r\n\r\nA caption line\r\nPhoto: A. Person/Reuters\r\n\r\nBody two.\r\n"
+            "A caption line\r\nPhoto: A. Person/Reuters\r\n",
+            "Body one.\n\nBody two.",
+        ),
         # a caption ending in a photo credit goes even once; a sentence naming an agency stays
-        ("Body one.\n\nSoldiers march in Kyiv, May 5. REUTERS/Gleb Garanich\n\nA Reuters/Ipsos poll found support fell.",
-         "Body one.\n\nA Reuters/Ipsos poll found support fell."),
-        ("Body.\n\nAdvertisement\n\nMore body.\n\nWe use cookies to improve your experience.\nSubscribe",
-         "Body.\n\nMore body."),
+        (
+            "Body one.\n\nSoldiers march in Kyiv, May 5. REUTERS/Gleb Garanich\n\nA Reuters/Ipsos poll found support fell.",
+            "Body one.\n\nA Reuters/Ipsos poll found support fell.",
+        ),
+        (
+            "Body.\n\nAdvertisement\n\nMore body.\n\nWe use cookies to improve your experience.\nSubscribe",
+            "Body.\n\nMore body.",
+        ),
     ],
 )
 def test_clean_text_rules(text: str, kept: str | None) -> None:
@@ -99,7 +134,9 @@ def write(folder: Path, name: str, data: bytes | str) -> Path:
 
 INDEX_PAGE = (  # a section front: navigation and headlines, no article
     "<html><head><title>Ledger - World</title></head><body><nav><a href=/>Home</a> <a href=/login>Log in</a></nav><ul>"
-    + "".join(f"<li><a href=/a{i}>Headline number {i} about events somewhere</a></li>" for i in range(20))
+    + "".join(
+        f"<li><a href=/a{i}>Headline number {i} about events somewhere</a></li>" for i in range(20)
+    )
     + "</ul><footer><p>We use cookies to improve your experience.</p></footer></body></html>"
 )
 LONG = "A spokesman said the talks would resume next week, according to a statement. " * 4
@@ -111,18 +148,43 @@ LONG = "A spokesman said the talks would resume next week, according to a statem
         ("empty.txt", b"  \n", "empty.txt", "empty file"),
         ("binary.txt", b"PK\x03\x04\x00\x00" + LONG.encode(), "binary.txt", "NUL bytes"),
         ("latin1.txt", LONG.encode() + "caf\xe9".encode("latin-1"), "latin1.txt", "not UTF-8"),
-        ("nav.html", "<html><body><nav><a href='/'>Home</a></nav></body></html>", "nav.html", "no article text"),
+        (
+            "nav.html",
+            "<html><body><nav><a href='/'>Home</a></nav></body></html>",
+            "nav.html",
+            "no article text",
+        ),
         ("index.html", INDEX_PAGE, "index.html", "no article text found in the HTML page"),
-        ("bad.jsonl", json.dumps({"text": LONG}) + "\n{not json\n", "bad.jsonl:2", "not valid JSON"),
-        ("notext.jsonl", json.dumps({"text": LONG}) + "\n" + json.dumps({"title": "t"}), "notext.jsonl:2", '"text"'),
-        ("meta.jsonl", json.dumps({"text": LONG}) + "\n" + json.dumps({"text": LONG + "x", "date": 2024}),
-         "meta.jsonl:2", "['date']"),
+        (
+            "bad.jsonl",
+            json.dumps({"text": LONG}) + "\n{not json\n",
+            "bad.jsonl:2",
+            "not valid JSON",
+        ),
+        (
+            "notext.jsonl",
+            json.dumps({"text": LONG}) + "\n" + json.dumps({"title": "t"}),
+            "notext.jsonl:2",
+            '"text"',
+        ),
+        (
+            "meta.jsonl",
+            json.dumps({"text": LONG}) + "\n" + json.dumps({"text": LONG + "x", "date": 2024}),
+            "meta.jsonl:2",
+            "['date']",
+        ),
         ("short.txt", "Too short.", "short.txt", "fewer than ingest.min_chars=200"),
-        ("surrogate.jsonl", json.dumps({"text": LONG}) + '\n{"text": "' + LONG + '\\ud800"}', "surrogate.jsonl:2",
-         "lone surrogate"),
+        (
+            "surrogate.jsonl",
+            json.dumps({"text": LONG}) + '\n{"text": "' + LONG + '\\ud800"}',
+            "surrogate.jsonl:2",
+            "lone surrogate",
+        ),
     ],
 )
-def test_bad_input_is_skipped_with_a_warning(tmp_path: Path, name: str, data: bytes | str, where: str, reason: str) -> None:
+def test_bad_input_is_skipped_with_a_warning(
+    tmp_path: Path, name: str, data: bytes | str, where: str, reason: str
+) -> None:
     inputs = tmp_path / "in"
     write(inputs, "good.txt", "Good story. " + LONG)
     write(inputs, name, data)
@@ -139,8 +201,14 @@ def test_bad_input_is_skipped_with_a_warning(tmp_path: Path, name: str, data: by
 
 def test_dedup_keeps_first_metadata_and_order(tmp_path: Path) -> None:
     inputs = tmp_path / "in"
-    write(inputs, "a.jsonl", json.dumps({"text": LONG, "title": "First", "url": "https://a.example/1"}) + "\n")
-    write(inputs, "b/nested.txt", "  " + LONG.upper().replace("  ", " ") + "\n")  # same content, other case
+    write(
+        inputs,
+        "a.jsonl",
+        json.dumps({"text": LONG, "title": "First", "url": "https://a.example/1"}) + "\n",
+    )
+    write(
+        inputs, "b/nested.txt", "  " + LONG.upper().replace("  ", " ") + "\n"
+    )  # same content, other case
     write(inputs, "c.txt", "Another story. " + LONG)
     write(inputs, "README.md", LONG)
     write(inputs, ".hidden/x.txt", "Hidden. " + LONG)
@@ -158,31 +226,58 @@ def test_cli_writes_articles(tmp_path: Path) -> None:
     """The real CLI on the synthetic fixtures plus a folder with no articles (like seeds/ now)."""
     (tmp_path / "empty").mkdir()
     (tmp_path / "params.yaml").write_text(
-        yaml.safe_dump({"ingest": {"inputs": [str(FIXTURES), str(tmp_path / "empty")], "min_chars": 200}})
+        yaml.safe_dump(
+            {"ingest": {"inputs": [str(FIXTURES), str(tmp_path / "empty")], "min_chars": 200}}
+        )
     )
     out = tmp_path / "corpus/articles.jsonl"
     proc = subprocess.run(
-        [sys.executable, "-m", "pipelines.sources.ingest", str(out), "--params", str(tmp_path / "params.yaml")],
-        capture_output=True, text=True, cwd=tmp_path, env=os.environ | {"PYTHONPATH": str(ROOT)}, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "pipelines.sources.ingest",
+            str(out),
+            "--params",
+            str(tmp_path / "params.yaml"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=os.environ | {"PYTHONPATH": str(ROOT)},
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
     assert "[ingest] files=2, read=2, kept=2, duplicates=0, skipped=0" in proc.stderr
     articles = list(read_articles(out))
-    assert [a.publisher for a in articles] == ["The Meridian Ledger", None]  # .html sorts before .txt
+    assert [a.publisher for a in articles] == [
+        "The Meridian Ledger",
+        None,
+    ]  # .html sorts before .txt
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     files=st.lists(
-        st.tuples(st.sampled_from([".txt", ".html", ".jsonl"]),
-                  st.one_of(st.binary(max_size=600),
-                            st.text(max_size=600).map(lambda s: s.encode("utf-8", "surrogatepass")),
-                            st.builds(lambda t, k: json.dumps({k: t}).encode(), st.text(max_size=300),
-                                      st.sampled_from(["text", "title"])))),
+        st.tuples(
+            st.sampled_from([".txt", ".html", ".jsonl"]),
+            st.one_of(
+                st.binary(max_size=600),
+                st.text(max_size=600).map(lambda s: s.encode("utf-8", "surrogatepass")),
+                st.builds(
+                    lambda t, k: json.dumps({k: t}).encode(),
+                    st.text(max_size=300),
+                    st.sampled_from(["text", "title"]),
+                ),
+            ),
+        ),
         max_size=4,
     )
 )
-def test_fuzz_never_crashes(tmp_path_factory: pytest.TempPathFactory, files: list[tuple[str, bytes]]) -> None:
+def test_fuzz_never_crashes(
+    tmp_path_factory: pytest.TempPathFactory, files: list[tuple[str, bytes]]
+) -> None:
     """Arbitrary bytes as .txt/.html/.jsonl: only skip warnings, and a complete output file."""
     tmp = tmp_path_factory.mktemp("fuzz")
     for i, (suffix, data) in enumerate(files):

@@ -47,11 +47,7 @@ def test_non_denials_commit_to_nothing(text):
 
 
 def test_case_and_punctuation_do_not_matter():
-    assert (
-        cue_stance("Could Not Confirm.")
-        == cue_stance("could not confirm")
-        == "unconfirmed"
-    )
+    assert cue_stance("Could Not Confirm.") == cue_stance("could not confirm") == "unconfirmed"
     assert cue_stance("“Denied,”") == "denies"
 
 

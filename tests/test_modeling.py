@@ -57,9 +57,7 @@ def test_markers_are_single_special_tokens(tok):
 def test_bio_whitespace_at_span_edges_and_newlines(tok):
     text = "Officials said\n the bridge is  safe \nyesterday."
     start = text.index(" the")
-    end = (
-        text.index("\nyesterday") + 1
-    )  # span starts with a space and ends with a newline
+    end = text.index("\nyesterday") + 1  # span starts with a space and ends with a newline
     tokens, _ = labels_of(tok, text, [(start, end, "Claim"), (0, 9, "Source")])
     assert tokens[:2] == [("Officials", "B-Source"), ("said", "O")]
     assert [lab for _, lab in tokens[2:6]] == [
@@ -73,9 +71,7 @@ def test_bio_whitespace_at_span_edges_and_newlines(tok):
 
 def test_bio_partial_tokens_are_inside(tok):
     text = "Obama's aide spoke."
-    tokens, _ = labels_of(
-        tok, text, [(0, 3, "Source")]
-    )  # "Oba" covers part of one token
+    tokens, _ = labels_of(tok, text, [(0, 3, "Source")])  # "Oba" covers part of one token
     assert tokens[0] == ("Obama", "B-Source")
     assert tokens[1][1] == "O"
 
@@ -85,9 +81,7 @@ def test_bio_overlap_shortest_wins_and_outer_restarts(tok):
     claim = (text.index("the mayor"), len(text) - 1)
     source = (text.index("the mayor"), text.index(" denied"))
     denial = (text.index("denied"), text.index(" the report"))
-    tokens, _ = labels_of(
-        tok, text, [(*claim, "Claim"), (*source, "Source"), (*denial, "Denial")]
-    )
+    tokens, _ = labels_of(tok, text, [(*claim, "Claim"), (*source, "Source"), (*denial, "Denial")])
     got = dict(tokens)
     assert [lab for _, lab in tokens] == [
         "O",
@@ -158,11 +152,7 @@ def test_window_merge_recovers_spans_on_a_long_text(tok):
         offs = enc["offset_mapping"][w]
         ids = bio_labels(offs, spans)
         windows.append(
-            [
-                (s, e, TAG_LABELS[i])
-                for (s, e), i in zip(offs, ids, strict=True)
-                if s != e
-            ]
+            [(s, e, TAG_LABELS[i]) for (s, e), i in zip(offs, ids, strict=True) if s != e]
         )
     merged = merge_windows(windows)
     starts = [s for s, _, _ in merged]

@@ -28,7 +28,10 @@ def write(tmp_path, body: str):
 
 
 def test_reads_and_coerces(tmp_path):
-    path = write(tmp_path, "example:\n  inputs: [a, b]\n  rate: 1\n  epochs: 2\n  model: null\nother: {x: 1}\n")
+    path = write(
+        tmp_path,
+        "example:\n  inputs: [a, b]\n  rate: 1\n  epochs: 2\n  model: null\nother: {x: 1}\n",
+    )
     assert load_section(Example, "example", path) == Example(("a", "b"), 1.0, 2, None)
 
 
@@ -36,7 +39,10 @@ def test_reads_and_coerces(tmp_path):
     "body, message",
     [
         ("example:\n  inputs: [a]\n  rate: 1\n  epochs: 2\n", r"missing keys \['model'\]"),
-        ("example:\n  inputs: [a]\n  rate: 1\n  epochs: 2\n  model: m\n  epoch: 3\n", r"unknown keys \['epoch'\]"),
+        (
+            "example:\n  inputs: [a]\n  rate: 1\n  epochs: 2\n  model: m\n  epoch: 3\n",
+            r"unknown keys \['epoch'\]",
+        ),
         ("example:\n  inputs: a\n  rate: 1\n  epochs: 2\n  model: m\n", "expected a list"),
         ("example:\n  inputs: [a]\n  rate: 1\n  epochs: true\n  model: m\n", "expected int"),
         ("example:\n  inputs: [a]\n  rate: 1\n  epochs: 0\n  model: m\n", ">= 1"),

@@ -38,9 +38,16 @@ def stages_run(output: str) -> set[str]:
 def project(tmp_path_factory, mirror) -> tuple[Path, dict[str, str]]:
     """A copy of the repository's tracked and unignored files, with the ci params in force."""
     dest = tmp_path_factory.mktemp("pipeline") / "claimtrace"
-    files = subprocess.run(
-        ["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT, capture_output=True, check=True
-    ).stdout.decode().split("\0")
+    files = (
+        subprocess.run(
+            ["git", "ls-files", "-co", "--exclude-standard", "-z"],
+            cwd=ROOT,
+            capture_output=True,
+            check=True,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
     for name in filter(None, files):
         src = ROOT / name
         # the committed run's dvc.lock and metrics stay behind: this is a first run from scratch
@@ -54,12 +61,14 @@ def project(tmp_path_factory, mirror) -> tuple[Path, dict[str, str]]:
         "HF_HUB_OFFLINE": "1",
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
     }
-    env |= {k: "claimtrace-test" for k in ("GIT_AUTHOR_NAME", "GIT_COMMITTER_NAME")}
-    env |= {k: "test@claimtrace.invalid" for k in ("GIT_AUTHOR_EMAIL", "GIT_COMMITTER_EMAIL")}
+    env |= dict.fromkeys(("GIT_AUTHOR_NAME", "GIT_COMMITTER_NAME"), "claimtrace-test")
+    env |= dict.fromkeys(("GIT_AUTHOR_EMAIL", "GIT_COMMITTER_EMAIL"), "test@claimtrace.invalid")
     run(["git", "init", "-q"], dest, env)
     run(["dvc", "init", "-q", "-f"], dest, env)
     run(["git", "add", "-A"], dest, env)
-    run(["git", "commit", "-qm", "claimtrace copy"], dest, env)  # DVCLive needs a commit to log against
+    run(
+        ["git", "commit", "-qm", "claimtrace copy"], dest, env
+    )  # DVCLive needs a commit to log against
     return dest, env
 
 

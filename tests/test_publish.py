@@ -21,23 +21,27 @@ from pathlib import Path
 import pytest
 import yaml
 
+from hub_server import USER, HubServer
 from pipelines.core.document import PAIR_STANCES
 from pipelines.use.model_card import CardError, eval_results, read_json_files
 from pipelines.use.publish import PublishError, validate_model_folder
-from hub_server import USER, HubServer
 
 REPO = Path(__file__).resolve().parents[1]
 CLAIM = "Russia had used North Korean missiles"
-CONTEXT = "[SRC] Ukraine [/SRC] said it could not confirm that Russia had used North Korean missiles."
+CONTEXT = (
+    "[SRC] Ukraine [/SRC] said it could not confirm that Russia had used North Korean missiles."
+)
+
+
 def system(macro_f1: float, per_class: float) -> dict:
     """One system's scores on a stance test set, in evaluate's layout."""
     return {
         "accuracy": 0.5,
         "macro_f1": macro_f1,
         "fnc_score": 56.78,
-        "f1": {s: per_class for s in PAIR_STANCES},
-        "precision": {s: per_class for s in PAIR_STANCES},
-        "recall": {s: per_class for s in PAIR_STANCES},
+        "f1": dict.fromkeys(PAIR_STANCES, per_class),
+        "precision": dict.fromkeys(PAIR_STANCES, per_class),
+        "recall": dict.fromkeys(PAIR_STANCES, per_class),
     }
 
 
@@ -49,15 +53,24 @@ STANCE_METRICS = {  # metrics/stance.json as evaluate writes it
         "n_total": 25413,
         "limited": True,
         "labels": list(PAIR_STANCES),
-        "support": {s: 2 for s in PAIR_STANCES},
-        "systems": {"model": system(0.4321, 0.31), "tfidf_lr": system(BASELINE, BASELINE),
-                    "athene": system(BASELINE, BASELINE)},
+        "support": dict.fromkeys(PAIR_STANCES, 2),
+        "systems": {
+            "model": system(0.4321, 0.31),
+            "tfidf_lr": system(BASELINE, BASELINE),
+            "athene": system(BASELINE, BASELINE),
+        },
     },
 }
-SPANS_METRICS = {"polnear": {"n": 2, "labels": ["Claim"], "systems": {"tagger": {"exact": {"micro_f1": 0.11}}}}}
+SPANS_METRICS = {
+    "polnear": {"n": 2, "labels": ["Claim"], "systems": {"tagger": {"exact": {"micro_f1": 0.11}}}}
+}
 # the tolerant fallback: a file without evaluate's "systems" layout
 PLAIN_METRICS = {
-    "fnc1_test": {"macro_f1": 0.4321, "per_class": {"asserts": {"f1": 0.31, "support": 12}}, "confusion": [[1, 2]]},
+    "fnc1_test": {
+        "macro_f1": 0.4321,
+        "per_class": {"asserts": {"f1": 0.31, "support": 12}},
+        "confusion": [[1, 2]],
+    },
     "polnear_test": {"macro_f1": 0.25},
     "n_pairs": 99,
 }
@@ -79,12 +92,19 @@ def stance_model(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("models") / "stance"
     id2label = dict(enumerate(PAIR_STANCES))
     model = AutoModelForSequenceClassification.from_pretrained(
-        base, num_labels=len(PAIR_STANCES), id2label=id2label, label2id={v: k for k, v in id2label.items()}
+        base,
+        num_labels=len(PAIR_STANCES),
+        id2label=id2label,
+        label2id={v: k for k, v in id2label.items()},
     )
     model.save_pretrained(out)
     AutoTokenizer.from_pretrained(base).save_pretrained(out)
-    (out / "claimtrace.json").write_text(json.dumps({"task": "stance", "max_length": 128}), encoding="utf-8")
-    (out / "training_metrics.json").write_text(json.dumps({"train_loss": 1.234, "epochs": 1}), encoding="utf-8")
+    (out / "claimtrace.json").write_text(
+        json.dumps({"task": "stance", "max_length": 128}), encoding="utf-8"
+    )
+    (out / "training_metrics.json").write_text(
+        json.dumps({"train_loss": 1.234, "epochs": 1}), encoding="utf-8"
+    )
     (out / "training_args.bin").write_bytes(b"\x80\x04pickle")
     (out / "checkpoint-1").mkdir()
     return out
@@ -99,19 +119,31 @@ def inputs(tmp_path: Path) -> dict[str, Path]:
     (metrics / "stance.json").write_text(json.dumps(STANCE_METRICS), encoding="utf-8")
     (metrics / "spans.json").write_text(json.dumps(SPANS_METRICS), encoding="utf-8")
     dataset = tmp_path / "datasets" / "stance"  # build_dataset's layout: save_to_disk + README.md
-    rows = [{"claim": CLAIM, "context": CONTEXT, "stance": s, "group": f"g{i}"} for i, s in enumerate(PAIR_STANCES)]
-    DatasetDict({"train": Dataset.from_list(rows[:3]), "test_fnc1": Dataset.from_list(rows[3:])}).save_to_disk(
-        str(dataset), num_shards={"train": 1, "test_fnc1": 1}
+    rows = [
+        {"claim": CLAIM, "context": CONTEXT, "stance": s, "group": f"g{i}"}
+        for i, s in enumerate(PAIR_STANCES)
+    ]
+    DatasetDict(
+        {"train": Dataset.from_list(rows[:3]), "test_fnc1": Dataset.from_list(rows[3:])}
+    ).save_to_disk(str(dataset), num_shards={"train": 1, "test_fnc1": 1})
+    (dataset / "README.md").write_text(
+        "# claimtrace stance dataset\n\n## Splits\n\ntrain: 3 rows\n", encoding="utf-8"
     )
-    (dataset / "README.md").write_text("# claimtrace stance dataset\n\n## Splits\n\ntrain: 3 rows\n", encoding="utf-8")
     with open(REPO / "params.yaml", encoding="utf-8") as f:
         publish_section = yaml.safe_load(f)["publish"]
     params = tmp_path / "params.yaml"
     params.write_text(
-        yaml.safe_dump({"publish": publish_section, "train_stance": {"epochs": 1, "learning_rate": 5e-5}}),
+        yaml.safe_dump(
+            {"publish": publish_section, "train_stance": {"epochs": 1, "learning_rate": 5e-5}}
+        ),
         encoding="utf-8",
     )
-    return {"metrics": metrics, "dataset": dataset, "params": params, "out": tmp_path / "build" / "hub"}
+    return {
+        "metrics": metrics,
+        "dataset": dataset,
+        "params": params,
+        "out": tmp_path / "build" / "hub",
+    }
 
 
 def hub_env(tmp_path: Path, endpoint: str, token: str | None) -> dict[str, str]:
@@ -131,18 +163,28 @@ def hub_env(tmp_path: Path, endpoint: str, token: str | None) -> dict[str, str]:
 def run_publish(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "pipelines.use.publish", *args],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=600,
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
 
 
 def publish_args(model: Path, inputs: dict[str, Path], *extra: str) -> list[str]:
     return [
-        "--repo-id", "claimtrace-stance",
-        "--model-dir", str(model),
-        "--metrics-dir", str(inputs["metrics"]),
-        "--dataset-dir", str(inputs["dataset"]),
-        "--out", str(inputs["out"]),
-        "--params", str(inputs["params"]),
+        "--repo-id",
+        "claimtrace-stance",
+        "--model-dir",
+        str(model),
+        "--metrics-dir",
+        str(inputs["metrics"]),
+        "--dataset-dir",
+        str(inputs["dataset"]),
+        "--out",
+        str(inputs["out"]),
+        "--params",
+        str(inputs["params"]),
         *extra,
     ]
 
@@ -152,8 +194,13 @@ def download(repo_id: str, repo_type: str, dest: Path, env: dict[str, str]) -> P
         "import sys, huggingface_hub as h; "
         "print(h.snapshot_download(sys.argv[1], repo_type=sys.argv[2], local_dir=sys.argv[3]))"
     )
-    r = subprocess.run([sys.executable, "-c", code, repo_id, repo_type, str(dest)], env=env,
-                       capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [sys.executable, "-c", code, repo_id, repo_type, str(dest)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr
     return dest
 
@@ -166,14 +213,18 @@ def test_publish_round_trip_through_fake_hub(tmp_path, stance_model, inputs):
     token = f"hf_claimtraceTEST{secrets.token_hex(12)}"
     with HubServer(token) as server:
         env = hub_env(tmp_path, server.endpoint, token)
-        args = publish_args(stance_model, inputs, "--private", "--dataset-repo-id", "claimtrace-stance-pairs")
+        args = publish_args(
+            stance_model, inputs, "--private", "--dataset-repo-id", "claimtrace-stance-pairs"
+        )
         result = run_publish(args, env)
         assert result.returncode == 0, result.stderr
         assert "[publish] files=" in result.stderr and "uploaded=2" in result.stderr
 
         model_id, dataset_id = f"{USER}/claimtrace-stance", f"{USER}/claimtrace-stance-pairs"
         assert server.hub.repos[("model", model_id)].private is True  # --private
-        assert server.hub.repos[("dataset", dataset_id)].private is True  # always: texts are not ours to share
+        assert (
+            server.hub.repos[("dataset", dataset_id)].private is True
+        )  # always: texts are not ours to share
         model_dir = download(model_id, "model", tmp_path / "down_model", env)
         data_dir = download(dataset_id, "dataset", tmp_path / "down_data", env)
 
@@ -192,7 +243,11 @@ def test_publish_round_trip_through_fake_hub(tmp_path, stance_model, inputs):
             assert token.encode() not in path.read_bytes(), path
 
         published = sorted(p.name for p in model_dir.iterdir() if p.is_file())
-        assert "model.safetensors" in published and "config.json" in published and "README.md" in published
+        assert (
+            "model.safetensors" in published
+            and "config.json" in published
+            and "README.md" in published
+        )
         assert "claimtrace.json" in published and "tokenizer.json" in published
         assert not any(p.endswith((".bin", ".pkl", ".pt")) for p in published)
         assert not (model_dir / "checkpoint-1").exists()
@@ -206,17 +261,32 @@ def test_publish_round_trip_through_fake_hub(tmp_path, stance_model, inputs):
     assert card.data.base_model == "sentence-transformers/all-MiniLM-L6-v2"
     assert card.data.pipeline_tag == "text-classification" and card.data.language == "en"
     assert any("could not confirm" in w["text"] for w in card.data.widget)
-    got = {(r.dataset_type, r.dataset_split, r.metric_name): r.metric_value for r in card.data.eval_results}
+    got = {
+        (r.dataset_type, r.dataset_split, r.metric_name): r.metric_value
+        for r in card.data.eval_results
+    }
     assert len(got) == 3 + 3 * len(PAIR_STANCES)  # the model's scores; no support, n, spans.json
     assert got[("fnc1", None, "macro_f1")] == 0.4321 and got[("fnc1", None, "f1 denies")] == 0.31
-    assert {r.metric_type for r in card.data.eval_results} == {"accuracy", "macro_f1", "fnc_score", "f1", "precision",
-                                                                "recall"}
-    assert BASELINE not in got.values() and BASELINE not in [r.metric_value for r in card.data.eval_results]
+    assert {r.metric_type for r in card.data.eval_results} == {
+        "accuracy",
+        "macro_f1",
+        "fnc_score",
+        "f1",
+        "precision",
+        "recall",
+    }
+    assert BASELINE not in got.values() and BASELINE not in [
+        r.metric_value for r in card.data.eval_results
+    ]
     assert "TF-IDF + logistic regression" in card.text and "a seeded sample of 25,413" in card.text
-    assert "learning_rate" in card.text and "train_loss" in card.text  # params.yaml + training_metrics.json
+    assert (
+        "learning_rate" in card.text and "train_loss" in card.text
+    )  # params.yaml + training_metrics.json
     assert card.data.datasets == [f"{USER}/claimtrace-stance-pairs"]
     dataset_card = DatasetCard.load(data_dir / "README.md")
-    assert dataset_card.data.license == "other" and "## Splits" in dataset_card.text  # build_dataset's card kept
+    assert (
+        dataset_card.data.license == "other" and "## Splits" in dataset_card.text
+    )  # build_dataset's card kept
 
     from datasets import load_dataset
 
@@ -259,11 +329,19 @@ def test_refuses_without_token_or_offline(tmp_path, inputs, token, offline, mess
 
 
 def test_eval_results_take_numeric_leaves_of_this_models_files():
-    metrics = {"plain": PLAIN_METRICS, "tagger": {"x_test": {"f1": 0.1}}, "train_stance": {"loss": 1.0}}
+    metrics = {
+        "plain": PLAIN_METRICS,
+        "tagger": {"x_test": {"f1": 0.1}},
+        "train_stance": {"loss": 1.0},
+    }
     results = eval_results(metrics, "text-classification")
-    assert {(r.dataset_type, r.dataset_split, r.metric_name, r.metric_value) for r in results} == PLAIN_RESULTS
-    tagger = eval_results({"spans": SPANS_METRICS, "tagger": {"polnear_dev": {"span_f1": 0.2}, "micro_f1": 0.3}},
-                          "token-classification")
+    assert {
+        (r.dataset_type, r.dataset_split, r.metric_name, r.metric_value) for r in results
+    } == PLAIN_RESULTS
+    tagger = eval_results(
+        {"spans": SPANS_METRICS, "tagger": {"polnear_dev": {"span_f1": 0.2}, "micro_f1": 0.3}},
+        "token-classification",
+    )
     assert {(r.dataset_type, r.dataset_split, r.metric_name, r.metric_value) for r in tagger} == {
         ("polnear", None, "exact micro_f1", 0.11),
         ("polnear", "dev", "span_f1", 0.2),
@@ -276,7 +354,7 @@ def test_eval_results_take_numeric_leaves_of_this_models_files():
 def test_metric_files_absent_or_broken(tmp_path):
     assert read_json_files(tmp_path / "missing", "metrics") == {}
     (tmp_path / "stance.json").write_text("{not json", encoding="utf-8")
-    with pytest.raises(CardError, match="stance.json"):
+    with pytest.raises(CardError, match=r"stance.json"):
         read_json_files(tmp_path, "metrics")
 
 
@@ -284,7 +362,9 @@ def test_validate_refuses_pickles_and_unlabelled_configs(tmp_path, stance_model)
     import shutil
 
     folder = tmp_path / "m"
-    shutil.copytree(stance_model, folder, ignore=shutil.ignore_patterns("training_args.bin", "checkpoint-*"))
+    shutil.copytree(
+        stance_model, folder, ignore=shutil.ignore_patterns("training_args.bin", "checkpoint-*")
+    )
     assert validate_model_folder(folder)["id2label"]["0"] == "asserts"
     (folder / "pytorch_model.bin").write_bytes(b"x")
     with pytest.raises(PublishError, match="pickle"):

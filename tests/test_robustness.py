@@ -28,10 +28,6 @@ import pytest
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
-from pipelines.use.classify import InputError, parse_pair, stream_jsonl
-from pipelines.sources.corpora import CorpusError
-from pipelines.sources.corpora.fnc1 import STANCE_MAP, load_fnc1
-from pipelines.sources.corpora.polnear import PolnearReport, load_polnear
 from pipelines.core.document import (
     LABELS,
     STANCES,
@@ -45,11 +41,15 @@ from pipelines.core.document import (
     write_jsonl,
     write_pairs,
 )
+from pipelines.sources.corpora import CorpusError
+from pipelines.sources.corpora.fnc1 import STANCE_MAP, load_fnc1
+from pipelines.sources.corpora.polnear import PolnearReport, load_polnear
 from pipelines.sources.ingest import IngestParams
 from pipelines.sources.ingest import run as ingest_run
-from pipelines.use.predict import parse_article
-from pipelines.studio.sync import tasks_to_documents
 from pipelines.studio.labeling import LABELS_NAME, TEXT_NAME
+from pipelines.studio.sync import tasks_to_documents
+from pipelines.use.classify import InputError, parse_pair, stream_jsonl
+from pipelines.use.predict import parse_article
 
 ROOT = Path(__file__).resolve().parents[1]
 # no shrinking: a failure is reported as found, so a failing run stays within seconds, not minutes;
@@ -64,17 +64,27 @@ PREVIOUS = b'{"previous": "complete version"}\n'
 
 # arbitrary JSON values, to put where a parser expects something else
 JSON = st.recursive(
-    st.none() | st.booleans() | st.integers(-5, 10**6) | st.floats(allow_nan=False) | st.text(max_size=8),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+    st.none()
+    | st.booleans()
+    | st.integers(-5, 10**6)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    ),
     max_leaves=6,
 )
 # text with the characters parsers trip over: tabs, CR/LF, quotes, NUL, astral, lone surrogates
 TRICKY = st.text(
-    st.characters(codec=None, blacklist_categories=()) | st.sampled_from("\t\r\n\"',;#\x00\u2028😀"), max_size=40
+    st.characters(codec=None, blacklist_categories=())
+    | st.sampled_from("\t\r\n\"',;#\x00\u2028😀"),
+    max_size=40,
 )
 
 
-def assert_clear_error(error: BaseException, allowed: tuple[type[BaseException], ...], *names: str) -> None:
+def assert_clear_error(
+    error: BaseException, allowed: tuple[type[BaseException], ...], *names: str
+) -> None:
     """The documented error type, and a message naming the file it came from."""
     assert isinstance(error, allowed), f"{type(error).__name__} escaped: {error!r}"
     assert any(n in str(error) for n in names), f"error does not name the file {names}: {error}"
@@ -91,13 +101,19 @@ def maybe(valid: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
 @st.composite
 def brat_files(draw: st.DrawFn) -> tuple[str, bytes]:
     """An article text and a .ann file: mostly well-formed records (right or wrong offsets), some junk."""
-    text = draw(st.text(st.characters(codec="utf-8") | st.sampled_from("\n \t"), min_size=0, max_size=60))
+    text = draw(
+        st.text(st.characters(codec="utf-8") | st.sampled_from("\n \t"), min_size=0, max_size=60)
+    )
     n = len(text)
     lines = []
     for i in range(1, draw(st.integers(0, 8)) + 1):
         kind = draw(st.sampled_from(["T", "T", "T", "Tmulti", "E", "#", "junk", "blank"]))
         if kind.startswith("T"):
-            role = draw(st.sampled_from(["Source", "Content", "Content2", "Cue", "Attribution", "Discard", "Weird"]))
+            role = draw(
+                st.sampled_from(
+                    ["Source", "Content", "Content2", "Cue", "Attribution", "Discard", "Weird"]
+                )
+            )
             frags = []
             for _ in range(draw(st.integers(2, 3)) if kind == "Tmulti" else 1):
                 s = draw(st.integers(0, n + 2))
@@ -111,7 +127,9 @@ def brat_files(draw: st.DrawFn) -> tuple[str, bytes]:
                 st.lists(
                     st.builds(
                         lambda r, t: f"{r}:T{t}",
-                        st.sampled_from(["Attribution", "Source", "Content", "Cue", "Bad role", ""]),
+                        st.sampled_from(
+                            ["Attribution", "Source", "Content", "Cue", "Bad role", ""]
+                        ),
                         st.integers(1, 9),
                     ),
                     max_size=4,
@@ -141,7 +159,12 @@ def write_polnear(root: Path, text: str, ann: bytes) -> Path:
 
 @FUZZ
 @given(brat_files())
-@example(("He said hi.", b"T1\tSource 0 2\tHe\nT2\tContent 8 10\thi\nT3\tCue 3 7\tsaid\nE1\tSource:T1 Content:T2 Cue:T3"))
+@example(
+    (
+        "He said hi.",
+        b"T1\tSource 0 2\tHe\nT2\tContent 8 10\thi\nT3\tCue 3 7\tsaid\nE1\tSource:T1 Content:T2 Cue:T3",
+    )
+)
 @example(("abc", b"\xff\xfeT1\tSource 0 1\ta"))
 def test_fuzz_polnear_ann(case: tuple[str, bytes]) -> None:
     """Streamed into write_documents as the convert stage does: a failure keeps the previous file."""
@@ -154,7 +177,7 @@ def test_fuzz_polnear_ann(case: tuple[str, bytes]) -> None:
         report = PolnearReport()
         try:
             write_documents(out, load_polnear(Path(tmp) / "polnear", "train", report))
-        except Exception as e:  # noqa: BLE001 - the property is about which exceptions escape
+        except Exception as e:
             assert_clear_error(e, (CorpusError,), path.name)
             assert out.read_bytes() == PREVIOUS and os.listdir(out.parent) == ["train.jsonl"]
             return
@@ -179,12 +202,20 @@ def fnc1_files(draw: st.DrawFn) -> tuple[bytes, bytes]:
         return buf.getvalue().encode("utf-8", "surrogatepass")
 
     ids = st.sampled_from(["1", "2", "3", ""])
-    body_header = draw(st.sampled_from([["Body ID", "articleBody"], ["Body ID", "articleBody"], ["Body ID"]]))
+    body_header = draw(
+        st.sampled_from([["Body ID", "articleBody"], ["Body ID", "articleBody"], ["Body ID"]])
+    )
     bodies = draw(st.lists(st.lists(st.one_of(ids, TRICKY), min_size=1, max_size=3), max_size=4))
-    stance_header = draw(st.sampled_from([["Headline", "Body ID", "Stance"]] * 3 + [["Headline", "Stance"]]))
+    stance_header = draw(
+        st.sampled_from([["Headline", "Body ID", "Stance"]] * 3 + [["Headline", "Stance"]])
+    )
     stances = draw(
         st.lists(
-            st.lists(st.one_of(TRICKY, ids, st.sampled_from([*STANCE_MAP, "Agree", "neutral"])), min_size=0, max_size=4),
+            st.lists(
+                st.one_of(TRICKY, ids, st.sampled_from([*STANCE_MAP, "Agree", "neutral"])),
+                min_size=0,
+                max_size=4,
+            ),
             max_size=4,
         )
     )
@@ -207,12 +238,15 @@ def test_fuzz_fnc1_csv(files: tuple[bytes, bytes]) -> None:
         out.write_bytes(PREVIOUS)
         try:
             write_pairs(out, load_fnc1(tmp, "train"))
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             assert_clear_error(e, (CorpusError,), "train_stances.csv", "train_bodies.csv")
             assert out.read_bytes() == PREVIOUS and os.listdir(out.parent) == ["fnc1_train.jsonl"]
             return
         pairs = list(read_pairs(out))
-        assert all(p.stance in (*STANCES, "unrelated") and p.claim.strip() and p.context.strip() for p in pairs)
+        assert all(
+            p.stance in (*STANCES, "unrelated") and p.claim.strip() and p.context.strip()
+            for p in pairs
+        )
 
 
 # --- Label Studio export JSON (studio pull side) ---------------------------------------------------
@@ -231,7 +265,9 @@ def exported_task(draw: st.DrawFn) -> Any:
             "start": d(maybe(st.just(s))),
             "end": d(maybe(st.just(e))),
             "text": d(maybe(st.just(text[s:e]))),
-            "labels": d(maybe(st.lists(st.sampled_from([*LABELS, "Other"]), min_size=1, max_size=2))),
+            "labels": d(
+                maybe(st.lists(st.sampled_from([*LABELS, "Other"]), min_size=1, max_size=2))
+            ),
         }
         return {
             "id": d(maybe(st.sampled_from(["a", "b", "c"]))),
@@ -252,7 +288,9 @@ def exported_task(draw: st.DrawFn) -> Any:
     annotation = st.fixed_dictionaries(
         {
             "id": maybe(st.integers(1, 9)),
-            "completed_by": maybe(st.one_of(st.integers(1, 3), st.fixed_dictionaries({"id": st.integers(1, 3)}))),
+            "completed_by": maybe(
+                st.one_of(st.integers(1, 3), st.fixed_dictionaries({"id": st.integers(1, 3)}))
+            ),
             "was_cancelled": maybe(st.booleans()),
             "created_at": maybe(st.just("2026-01-01T00:00:00Z")),
             "result": maybe(st.lists(st.one_of(region(), relation, JSON), max_size=4)),
@@ -276,21 +314,63 @@ def exported_task(draw: st.DrawFn) -> Any:
 @FUZZ
 @given(st.lists(exported_task(), max_size=3))
 @example(
-    [{"id": 1, "data": {"text": "Bob said no.", "article_id": "art1"}, "annotations": [{"id": 1, "completed_by": 1,
-      "result": [{"id": "a", "from_name": LABELS_NAME, "to_name": TEXT_NAME, "type": "labels",
-                  "value": {"start": 0, "end": 3, "text": "Bob", "labels": ["Source"]}}]}]}]
+    [
+        {
+            "id": 1,
+            "data": {"text": "Bob said no.", "article_id": "art1"},
+            "annotations": [
+                {
+                    "id": 1,
+                    "completed_by": 1,
+                    "result": [
+                        {
+                            "id": "a",
+                            "from_name": LABELS_NAME,
+                            "to_name": TEXT_NAME,
+                            "type": "labels",
+                            "value": {"start": 0, "end": 3, "text": "Bob", "labels": ["Source"]},
+                        }
+                    ],
+                }
+            ],
+        }
+    ]
 )
 @example([{"id": 1, "data": ["not", "a", "dict"], "annotations": []}])
 @example([{"id": 1, "data": {"text": "abc", "article_id": "a"}, "annotations": ["not a dict"]}])
-@example([{"id": 1, "data": {"text": "abc", "article_id": "a"}, "annotations": [{"id": 1, "result": ["x"]}]}])
-@example([{"id": 1, "data": {"text": "abc", "article_id": "a"}, "annotations": [{"id": 1, "completed_by": [1]}]}])
+@example(
+    [
+        {
+            "id": 1,
+            "data": {"text": "abc", "article_id": "a"},
+            "annotations": [{"id": 1, "result": ["x"]}],
+        }
+    ]
+)
+@example(
+    [
+        {
+            "id": 1,
+            "data": {"text": "abc", "article_id": "a"},
+            "annotations": [{"id": 1, "completed_by": [1]}],
+        }
+    ]
+)
 @example([{"id": 1, "data": {"text": "abc", "article_id": "a"}, "drafts": 2.0, "annotations": []}])
-@example([{"id": 1, "data": {"text": "a\ud800bc", "article_id": "a"}, "annotations": [{"id": 1, "result": []}]}])
+@example(
+    [
+        {
+            "id": 1,
+            "data": {"text": "a\ud800bc", "article_id": "a"},
+            "annotations": [{"id": 1, "result": []}],
+        }
+    ]
+)
 def test_fuzz_studio_export(tasks: list[Any]) -> None:
     """Pull converts each task or collects its error; what it returns is valid and writes atomically."""
     try:
         result = tasks_to_documents(tasks, {1: "ann@example.com"})
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         assert_clear_error(e, (ValueError,), "task")
         return
     assert len(result.errors) + result.stats.counts["documents"] <= max(len(tasks), 1) * 2
@@ -309,7 +389,11 @@ def test_fuzz_studio_export(tasks: list[Any]) -> None:
 # --- classify / predict JSONL inputs -------------------------------------------------------------
 
 PAIR_LINE = st.fixed_dictionaries(
-    {"id": maybe(st.one_of(st.text(max_size=4), st.integers())), "claim": maybe(TRICKY), "context": maybe(TRICKY)},
+    {
+        "id": maybe(st.one_of(st.text(max_size=4), st.integers())),
+        "claim": maybe(TRICKY),
+        "context": maybe(TRICKY),
+    },
     optional={"source": maybe(TRICKY)},
 )
 ARTICLE_LINE = st.fixed_dictionaries({"id": maybe(st.text(max_size=4)), "text": maybe(TRICKY)})
@@ -317,7 +401,9 @@ ARTICLE_LINE = st.fixed_dictionaries({"id": maybe(st.text(max_size=4)), "text": 
 
 def jsonl_lines(record: st.SearchStrategy[Any]) -> st.SearchStrategy[list[bytes]]:
     line = st.one_of(
-        record.map(lambda r: json.dumps(r).encode()),  # ASCII escapes: lone surrogates survive as \udXXX
+        record.map(
+            lambda r: json.dumps(r).encode()
+        ),  # ASCII escapes: lone surrogates survive as \udXXX
         record.map(lambda r: json.dumps(r, ensure_ascii=False).encode("utf-8", "surrogatepass")),
         JSON.map(lambda v: json.dumps(v).encode()),
         st.binary(max_size=30).filter(lambda b: b"\n" not in b),
@@ -332,7 +418,9 @@ def fake_model(batch: list[Any]) -> list[dict[str, Any]]:
 
 
 def command_lines(command: str) -> st.SearchStrategy[tuple[str, list[bytes]]]:
-    return st.tuples(st.just(command), jsonl_lines(PAIR_LINE if command == "classify" else ARTICLE_LINE))
+    return st.tuples(
+        st.just(command), jsonl_lines(PAIR_LINE if command == "classify" else ARTICLE_LINE)
+    )
 
 
 DEEP = b"[" * 3000 + b"]" * 3000  # nesting deeper than the JSON parser's recursion limit
@@ -352,9 +440,11 @@ def test_fuzz_classify_predict_jsonl(case: tuple[str, list[bytes]], strict: bool
         out.write_bytes(PREVIOUS)
         try:
             counts = stream_jsonl(src, out, parse, fake_model, 2, strict, command)
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             assert out.read_bytes() == PREVIOUS, "a failed run changed the previous output"
-            assert sorted(os.listdir(tmp)) == ["in.jsonl", "out.jsonl"], "a failed run left a temporary file"
+            assert sorted(os.listdir(tmp)) == ["in.jsonl", "out.jsonl"], (
+                "a failed run left a temporary file"
+            )
             assert strict, f"a bad line must be skipped without --strict, got {e!r}"
             assert_clear_error(e, (InputError,), f"{src}:")
             return
@@ -377,8 +467,14 @@ def full_disk(tmp_path: Path) -> Iterator[Path]:
     mnt.mkdir()
     mounted = False
     if hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("mount"):
-        mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mnt)],
-                                 check=False, capture_output=True).returncode == 0
+        mounted = (
+            subprocess.run(
+                ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mnt)],
+                check=False,
+                capture_output=True,
+            ).returncode
+            == 0
+        )
     if mounted:
         try:
             yield mnt
@@ -427,7 +523,9 @@ def test_disk_full_during_ingest_keeps_previous_corpus(full_disk: Path, tmp_path
     src = tmp_path / "articles"
     src.mkdir()
     for i in range(40):
-        (src / f"a{i:02d}.txt").write_text(f"Story {i}. " + "The council said the bridge is safe. " * 100)
+        (src / f"a{i:02d}.txt").write_text(
+            f"Story {i}. " + "The council said the bridge is safe. " * 100
+        )
     out = full_disk / "articles.jsonl"
     out.write_bytes(PREVIOUS)
     with pytest.raises(OSError) as info:
@@ -450,7 +548,9 @@ def dvc_env() -> dict[str, str]:
 
 
 def sh(cmd: list[str], cwd: Path, env: dict[str, str]) -> str:
-    proc = subprocess.run(cmd, check=False, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        cmd, check=False, cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{(proc.stdout + proc.stderr)[-4000:]}"
     return proc.stdout + proc.stderr
 
@@ -460,7 +560,9 @@ def make_ingest_repo(root: Path, articles: int) -> dict[str, str]:
     env = dvc_env()
     (root / "articles").mkdir(parents=True)
     for i in range(articles):
-        (root / "articles" / f"a{i:05d}.txt").write_text(f"Report {i}: the minister said the plan number {i} is sound.\n")
+        (root / "articles" / f"a{i:05d}.txt").write_text(
+            f"Report {i}: the minister said the plan number {i} is sound.\n"
+        )
     (root / "params.yaml").write_text("ingest:\n  inputs: [articles]\n  min_chars: 20\n")
     (root / "dvc.yaml").write_text(
         "stages:\n  ingest:\n    cmd: python -m pipelines.sources.ingest out/articles.jsonl\n"
@@ -499,9 +601,17 @@ def test_dvc_repro_killed_mid_stage(tmp_path: Path, sig: signal.Signals) -> None
     first = out.read_bytes()
     assert first.count(b"\n") == 3000
 
-    (repo / "articles" / "new.txt").write_text("A brand new story: the mayor denied the report today.\n")
-    proc = subprocess.Popen(["dvc", "repro"], cwd=repo, env=env, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    (repo / "articles" / "new.txt").write_text(
+        "A brand new story: the mayor denied the report today.\n"
+    )
+    proc = subprocess.Popen(
+        ["dvc", "repro"],
+        cwd=repo,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 120
     try:
         while not _stage_processes(proc.pid):

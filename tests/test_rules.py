@@ -32,9 +32,7 @@ def test_could_not_confirm():
         "Denial": ["could not confirm"],
         "Claim": ["that Russia had used North Korean missiles"],
     }
-    assert rels == [
-        ("Ukraine", "that Russia had used North Korean missiles", "unconfirmed")
-    ]
+    assert rels == [("Ukraine", "that Russia had used North Korean missiles", "unconfirmed")]
 
 
 def test_annotation_set_metadata():
@@ -174,12 +172,8 @@ def test_predict_stance(claim, context, expected):
 
 
 def test_predict_stance_prefers_the_source_sentences():
-    context = (
-        "Apple will buy Tesla, Reuters said. Tesla denied that Apple will buy Tesla."
-    )
-    assert (
-        predict_stance("Apple will buy Tesla", context, source="Reuters") == "asserts"
-    )
+    context = "Apple will buy Tesla, Reuters said. Tesla denied that Apple will buy Tesla."
+    assert predict_stance("Apple will buy Tesla", context, source="Reuters") == "asserts"
     assert predict_stance("Apple will buy Tesla", context, source="Tesla") == "denies"
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import pytest
 
 from pipelines.core import scoring
@@ -35,9 +34,19 @@ def test_classification_metrics_fixed_labels():
     pred = ["asserts", "denies", "denies", "unrelated"]
     m = scoring.classification_metrics(gold, pred, PAIR_STANCES)
     assert m["n"] == 4 and m["accuracy"] == 0.75
-    assert m["per_class"]["asserts"] == {"precision": 1.0, "recall": 0.5, "f1": pytest.approx(2 / 3), "support": 2}
+    assert m["per_class"]["asserts"] == {
+        "precision": 1.0,
+        "recall": 0.5,
+        "f1": pytest.approx(2 / 3),
+        "support": 2,
+    }
     assert m["per_class"]["denies"]["f1"] == pytest.approx(2 / 3)
-    assert m["per_class"]["unconfirmed"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0}
+    assert m["per_class"]["unconfirmed"] == {
+        "precision": 0.0,
+        "recall": 0.0,
+        "f1": 0.0,
+        "support": 0,
+    }
     assert m["macro_f1"] == pytest.approx((2 / 3 + 2 / 3 + 0 + 1) / 4)
 
 
@@ -51,7 +60,9 @@ def test_related_macro_f1_ignores_gold_unrelated_and_penalises_unrelated_predict
     gold = ["unrelated", "asserts", "denies", "unconfirmed"]
     assert scoring.related_macro_f1(gold, ["asserts", "asserts", "denies", "unconfirmed"]) == 1.0
     # unconfirmed pair predicted unrelated: recall 0 for that class
-    assert scoring.related_macro_f1(gold, ["unrelated", "asserts", "denies", "unrelated"]) == pytest.approx(2 / 3)
+    assert scoring.related_macro_f1(
+        gold, ["unrelated", "asserts", "denies", "unrelated"]
+    ) == pytest.approx(2 / 3)
     with pytest.raises(ValueError, match="no gold related"):
         scoring.related_macro_f1(["unrelated"], ["unrelated"])
 
@@ -76,12 +87,22 @@ def test_span_scores_exact_and_overlap():
     text = "Officials said the bridge is safe , he added ."
     claim = text.index("the bridge is safe")
     gold = [_span("Source", text, 0, 9), _span("Claim", text, claim, claim + 18)]
-    pred = [_span("Source", text, 0, 9), _span("Claim", text, claim + 4, claim + 20)]  # "bridge is safe ,"
+    pred = [
+        _span("Source", text, 0, 9),
+        _span("Claim", text, claim + 4, claim + 20),
+    ]  # "bridge is safe ,"
     s = scoring.span_scores([(text, gold, pred)], ["Claim", "Source", "Denial"])
     assert s["n_docs"] == 1
     assert s["exact"]["per_label"]["Source"]["f1"] == 1.0
     assert s["exact"]["per_label"]["Claim"]["f1"] == 0.0
-    assert s["exact"]["micro"] == {"precision": 0.5, "recall": 0.5, "f1": 0.5, "tp": 1, "pred": 2, "gold": 2}
+    assert s["exact"]["micro"] == {
+        "precision": 0.5,
+        "recall": 0.5,
+        "f1": 0.5,
+        "tp": 1,
+        "pred": 2,
+        "gold": 2,
+    }
     overlap = s["overlap"]["per_label"]["Claim"]
     # gold tokens: the bridge is safe (4); predicted: bridge is safe , (4); shared 3
     assert (overlap["tp"], overlap["pred"], overlap["gold"]) == (3, 4, 4)
@@ -109,7 +130,6 @@ def test_span_scores_empty_predictions():
 # --- the published FNC-1 anchors ---------------------------------------------------------------
 
 
-
 # Figures from fnc1/anchors/PROVENANCE.txt (measured on the full competition test set).
 ANCHOR_FIGURES = {
     "athene": (82.68, 0.602, 0.480),
@@ -122,11 +142,18 @@ ANCHOR_FIGURES = {
 def test_anchor_figures_reproduced(mirror, system):
     from pipelines.learn.evaluate import FNC_LABELS, read_fnc_submission
 
-    gold = [row.stance for row in read_fnc_submission(mirror / "fnc1" / "competition_test_stances.csv")]
-    pred = [row.stance for row in read_fnc_submission(mirror / "fnc1" / "anchors" / f"{system}_submission.csv")]
+    gold = [
+        row.stance for row in read_fnc_submission(mirror / "fnc1" / "competition_test_stances.csv")
+    ]
+    pred = [
+        row.stance
+        for row in read_fnc_submission(mirror / "fnc1" / "anchors" / f"{system}_submission.csv")
+    ]
     assert len(gold) == len(pred) == 25413
     fnc, macro, related = ANCHOR_FIGURES[system]
     assert scoring.fnc_relative_score(gold, pred) == pytest.approx(fnc, abs=0.005)
-    assert scoring.classification_metrics(gold, pred, FNC_LABELS)["macro_f1"] == pytest.approx(macro, abs=0.005)
+    assert scoring.classification_metrics(gold, pred, FNC_LABELS)["macro_f1"] == pytest.approx(
+        macro, abs=0.005
+    )
     three = FNC_LABELS[:3]
     assert scoring.related_macro_f1(gold, pred, three) == pytest.approx(related, abs=0.005)

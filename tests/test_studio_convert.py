@@ -46,7 +46,9 @@ def annotated(text: str) -> tuple[Article, AnnotationSet]:
     """Spans that straddle or follow emoji / combining marks / CRLF."""
     article = Article.from_text(text)
     words = text.split()
-    spans = spans_of(text, ("Source", words[0]), ("Claim", " ".join(words[-3:])), ("Denial", words[2]))
+    spans = spans_of(
+        text, ("Source", words[0]), ("Claim", " ".join(words[-3:])), ("Denial", words[2])
+    )
     ann = AnnotationSet(
         annotator="rules",
         provenance="prediction",
@@ -93,7 +95,9 @@ def test_utf16_units_of_emoji() -> None:
 def test_prediction_round_trip(text: str, unit: str) -> None:
     article, ann = annotated(text)
     task = article_to_task(article, ((ann, "rules-1"),), unit)  # type: ignore[arg-type]
-    assert task["data"]["article_id"] == article.id and task["data"]["content_hash"] == content_hash(text)
+    assert task["data"]["article_id"] == article.id and task["data"][
+        "content_hash"
+    ] == content_hash(text)
     assert task["predictions"][0]["model_version"] == "rules-1"
     stats = PullStats()
     doc = task_to_document(as_exported(task), {3: "ann@example.com"}, stats, unit)  # type: ignore[arg-type]
@@ -101,8 +105,13 @@ def test_prediction_round_trip(text: str, unit: str) -> None:
     assert doc.article == article
     assert got.spans == ann.spans and got.relations == ann.relations
     assert got.annotator == "ann@example.com" and got.provenance == "gold"
-    assert got.origin == "label-studio:task=42,annotation=7" and got.created_at == "2026-01-01T00:00:00Z"
-    assert not stats.counts.get("spans_utf16_offsets") and not stats.counts.get("spans_codepoint_offsets")
+    assert (
+        got.origin == "label-studio:task=42,annotation=7"
+        and got.created_at == "2026-01-01T00:00:00Z"
+    )
+    assert not stats.counts.get("spans_utf16_offsets") and not stats.counts.get(
+        "spans_codepoint_offsets"
+    )
 
 
 def test_nfc_and_nfd_are_different_texts() -> None:
@@ -128,7 +137,11 @@ def test_utf16_offsets_are_accepted_explicitly_and_counted() -> None:
 
 def test_offset_mismatch_names_task_annotation_and_offsets() -> None:
     text = TEXTS[0]
-    region = {"id": "r1", "type": "labels", "value": {"start": 3, "end": 9, "text": "Ukraine", "labels": ["Source"]}}
+    region = {
+        "id": "r1",
+        "type": "labels",
+        "value": {"start": 3, "end": 9, "text": "Ukraine", "labels": ["Source"]},
+    }
     with pytest.raises(DocumentError) as e:
         region_to_span(text, region, "task 42, annotation 7", "doc1", PullStats())
     msg = str(e.value)
@@ -138,7 +151,13 @@ def test_offset_mismatch_names_task_annotation_and_offsets() -> None:
 def _task_with(result: list[dict], **ann_fields: object) -> dict:
     text = "Ukraine said Russia used missiles"
     data = article_to_task(Article.from_text(text))["data"]
-    annotation = {"id": 1, "completed_by": 1, "result": result, "was_cancelled": False, **ann_fields}
+    annotation = {
+        "id": 1,
+        "completed_by": 1,
+        "result": result,
+        "was_cancelled": False,
+        **ann_fields,
+    }
     return {"id": 5, "data": data, "annotations": [annotation], "drafts": [{"id": 9, "result": []}]}
 
 
@@ -154,9 +173,17 @@ def _region(rid: str, label: str, start: int, end: int) -> dict:
 
 
 def test_relation_drawn_claim_to_source_is_normalised_and_counted() -> None:
-    rel = {"type": "relation", "from_id": "c", "to_id": "s", "direction": "right", "labels": ["asserts"]}
+    rel = {
+        "type": "relation",
+        "from_id": "c",
+        "to_id": "s",
+        "direction": "right",
+        "labels": ["asserts"],
+    }
     stats = PullStats()
-    doc = task_to_document(_task_with([_region("s", "Source", 0, 7), _region("c", "Claim", 13, 33), rel]), {}, stats)
+    doc = task_to_document(
+        _task_with([_region("s", "Source", 0, 7), _region("c", "Claim", 13, 33), rel]), {}, stats
+    )
     assert doc.annotations[0].relations == (Relation(source="s", claim="c", stance="asserts"),)
     assert stats.counts["relations_drawn_claim_to_source"] == 1
     assert stats.counts["drafts_excluded"] == 1
@@ -164,7 +191,10 @@ def test_relation_drawn_claim_to_source_is_normalised_and_counted() -> None:
 
 @pytest.mark.parametrize(
     ("labels", "ends", "match"),
-    [([], ("Source", "Claim"), "exactly one of"), (["asserts"], ("Source", "Denial"), "only Source -> Claim")],
+    [
+        ([], ("Source", "Claim"), "exactly one of"),
+        (["asserts"], ("Source", "Denial"), "only Source -> Claim"),
+    ],
 )
 def test_bad_relations_are_errors(labels: list[str], ends: tuple[str, str], match: str) -> None:
     rel = {"type": "relation", "from_id": "a", "to_id": "b", "labels": labels}
@@ -175,10 +205,18 @@ def test_bad_relations_are_errors(labels: list[str], ends: tuple[str, str], matc
 
 def test_skipped_annotations_are_recorded_not_dropped() -> None:
     stats = PullStats()
-    doc = task_to_document(_task_with([], was_cancelled=True, created_at="t"), {1: "a@example.com"}, stats)
+    doc = task_to_document(
+        _task_with([], was_cancelled=True, created_at="t"), {1: "a@example.com"}, stats
+    )
     assert doc.annotations == ()
     assert stats.skipped == [
-        {"task": 5, "annotation": 1, "article_id": doc.article.id, "annotator": "a@example.com", "created_at": "t"}
+        {
+            "task": 5,
+            "annotation": 1,
+            "article_id": doc.article.id,
+            "annotator": "a@example.com",
+            "created_at": "t",
+        }
     ]
 
 
@@ -198,7 +236,11 @@ def test_plan_push_text_reverted_to_a_stale_version_is_imported_again() -> None:
     stale = {"id": 1, "data": {**article_to_task(a)["data"], "stale": "changed"}}
     live = {"id": 2, **article_to_task(a2)}
     plan = plan_push([a], [stale, live])
-    assert plan.changed == [a] and plan.stale_tasks == {2: content_hash(a.text)} and plan.unchanged == 0
+    assert (
+        plan.changed == [a]
+        and plan.stale_tasks == {2: content_hash(a.text)}
+        and plan.unchanged == 0
+    )
 
 
 def test_pull_merges_tasks_and_sets_stale_apart() -> None:
@@ -213,7 +255,9 @@ def test_pull_merges_tasks_and_sets_stale_apart() -> None:
     assert len(result.stale) == 1 and result.stats.counts["stale_tasks_with_annotations"] == 1
 
 
-ALPHABET = st.sampled_from(["a", "b", " ", "é", "e\u0301", "\r\n", "\n", FAMILY, THUMBS, "\U0001f600", "中", "\u200d"])
+ALPHABET = st.sampled_from(
+    ["a", "b", " ", "é", "e\u0301", "\r\n", "\n", FAMILY, THUMBS, "\U0001f600", "中", "\u200d"]
+)
 
 
 @given(st.lists(ALPHABET, min_size=2, max_size=30), st.data())

@@ -17,12 +17,20 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from pipelines.core.document import AnnotationSet, Article, Relation, Span, read_documents, read_jsonl, write_articles
+from pipelines.core.document import (
+    AnnotationSet,
+    Article,
+    Relation,
+    Span,
+    read_documents,
+    read_jsonl,
+    write_articles,
+)
 from pipelines.studio import server as srv
 from pipelines.studio.cli import app
+from pipelines.studio.server import StudioError
 from pipelines.studio.sync import connect, existing_tasks, find_project, pull, push
 from pipelines.studio.tasks import annotation_to_result
-from pipelines.studio.server import StudioError
 
 pytestmark = pytest.mark.studio
 
@@ -42,12 +50,22 @@ def gold(article: Article, annotator: str = "gold") -> AnnotationSet:
 
     def span(i: int, label: str, piece: str) -> Span:
         start = text.index(piece)
-        return Span(id=f"{article.id[:6]}{i}", label=label, start=start, end=start + len(piece), text=piece)
+        return Span(
+            id=f"{article.id[:6]}{i}", label=label, start=start, end=start + len(piece), text=piece
+        )
 
-    spans = (span(0, "Source", words[0]), span(1, "Claim", " ".join(words[-3:])), span(2, "Denial", words[1]))
+    spans = (
+        span(0, "Source", words[0]),
+        span(1, "Claim", " ".join(words[-3:])),
+        span(2, "Denial", words[1]),
+    )
     rel = Relation(source=spans[0].id, claim=spans[1].id, stance="unconfirmed")
     return AnnotationSet(
-        annotator=annotator, provenance="prediction", spans=spans, relations=(rel,), model_version="gold-1"
+        annotator=annotator,
+        provenance="prediction",
+        spans=spans,
+        relations=(rel,),
+        model_version="gold-1",
     )
 
 
@@ -68,7 +86,9 @@ class GoldPredictor:
 
 
 def articles(n: int = 0) -> list[Article]:
-    extra = [f"Story {i}: the ministry said that {i} drones were shot down overnight." for i in range(n)]
+    extra = [
+        f"Story {i}: the ministry said that {i} drones were shot down overnight." for i in range(n)
+    ]
     return [Article.from_text(t, title=f"t{i}") for i, t in enumerate(TEXTS + extra)]
 
 
@@ -81,9 +101,17 @@ def test_push_twice_imports_nothing_the_second_time(client, request) -> None:  #
     project = request.node.name[:40]
     arts = articles(20)
     first = push(client, arts, project, GoldPredictor(), batch_size=10, progress=False)
-    assert first["imported"] == len(arts) and first["predictions"] == len(arts) and first["project_created"]
+    assert (
+        first["imported"] == len(arts)
+        and first["predictions"] == len(arts)
+        and first["project_created"]
+    )
     second = push(client, arts, project, GoldPredictor(), batch_size=10, progress=False)
-    assert second["imported"] == 0 and second["unchanged"] == len(arts) and not second["project_created"]
+    assert (
+        second["imported"] == 0
+        and second["unchanged"] == len(arts)
+        and not second["project_created"]
+    )
     tasks = existing_tasks(client, first["project_id"])
     assert sorted(t["data"]["article_id"] for t in tasks) == sorted(a.id for a in arts)
 
@@ -94,10 +122,17 @@ def test_changed_text_creates_a_new_task_and_flags_the_old(client, request) -> N
     push(client, [old], project, None, progress=False)
     new = Article(id=old.id, text=old.text.replace("5", "6"))
     result = push(client, [new], project, None, progress=False)
-    assert result["imported"] == 1 and result["changed_articles"] == 1 and result["stale_tasks_flagged"] == 1
+    assert (
+        result["imported"] == 1
+        and result["changed_articles"] == 1
+        and result["stale_tasks_flagged"] == 1
+    )
     tasks = existing_tasks(client, result["project_id"])
     assert len(tasks) == 2
-    assert [bool(t["data"].get("stale")) for t in sorted(tasks, key=lambda t: t["id"])] == [True, False]
+    assert [bool(t["data"].get("stale")) for t in sorted(tasks, key=lambda t: t["id"])] == [
+        True,
+        False,
+    ]
     assert push(client, [new], project, None, progress=False)["imported"] == 0
 
 
@@ -116,7 +151,9 @@ def test_round_trip_annotations_two_users_draft_and_skip(client, studio, request
         client.annotations.create(id=by_article[art.id], result=result, completed_by=second.id)
     headers = {"Authorization": f"Token {studio.token}"}
     draft = httpx.post(
-        f"{studio.url}/api/tasks/{by_article[arts[0].id]}/drafts", headers=headers, json={"result": [], "lead_time": 1}
+        f"{studio.url}/api/tasks/{by_article[arts[0].id]}/drafts",
+        headers=headers,
+        json={"result": [], "lead_time": 1},
     )
     assert draft.status_code == 201, draft.text
     client.annotations.create(id=by_article[arts[3].id], result=[], was_cancelled=True)
@@ -141,19 +178,25 @@ def test_round_trip_annotations_two_users_draft_and_skip(client, studio, request
     # the CLI writes the same documents plus the skipped list and the report
     env = {"LABEL_STUDIO_URL": studio.url, "LABEL_STUDIO_API_KEY": studio.token}
     out = tmp_path / "annotations"
-    r = CliRunner().invoke(app, ["pull", "--out", str(out), "--project", project, "--no-dvc-add"], env=env)
+    r = CliRunner().invoke(
+        app, ["pull", "--out", str(out), "--project", project, "--no-dvc-add"], env=env
+    )
     assert r.exit_code == 0, r.output
     assert {d.article.id: d for d in read_documents(out / "annotations.jsonl")} == docs
     assert [s["task"] for s in read_jsonl(out / "skipped.jsonl")] == [by_article[arts[3].id]]
     assert (out / "report.json").exists()
 
 
-def test_pull_utf16_regions_are_counted_and_bad_offsets_stop_the_pull(client, studio, request, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_pull_utf16_regions_are_counted_and_bad_offsets_stop_the_pull(
+    client, studio, request, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
     project = request.node.name[:40]
     art = articles()[1]  # starts with the ZWJ family emoji
     push(client, [art], project, None, progress=False)
     (task,) = existing_tasks(client, find_project(client, project))
-    client.annotations.create(id=task["id"], result=annotation_to_result(art.text, gold(art), "utf16"))
+    client.annotations.create(
+        id=task["id"], result=annotation_to_result(art.text, gold(art), "utf16")
+    )
     pulled = pull(client, project)
     assert pulled.errors == [] and pulled.stats.counts["spans_utf16_offsets"] == 3
     assert pulled.documents[0].annotations[0].spans == gold(art).spans
@@ -163,7 +206,9 @@ def test_pull_utf16_regions_are_counted_and_bad_offsets_stop_the_pull(client, st
     ann = client.annotations.create(id=task["id"], result=[bad])
     out = tmp_path / "annotations"
     env = {"LABEL_STUDIO_URL": studio.url, "LABEL_STUDIO_API_KEY": studio.token}
-    r = CliRunner().invoke(app, ["pull", "--out", str(out), "--project", project, "--no-dvc-add"], env=env)
+    r = CliRunner().invoke(
+        app, ["pull", "--out", str(out), "--project", project, "--no-dvc-add"], env=env
+    )
     assert r.exit_code == 1
     (error,) = json.loads((out / "pull-errors.json").read_text())["errors"]
     assert f"task {task['id']}, annotation {ann.id}: offsets [1, 5)" in error
@@ -191,7 +236,15 @@ def test_cli_push_reports_counts(studio, request, tmp_path) -> None:  # type: ig
     path = tmp_path / "articles.jsonl"
     write_articles(path, articles(3))
     env = {"LABEL_STUDIO_URL": studio.url, "LABEL_STUDIO_API_KEY": studio.token}
-    args = ["push", "--articles", str(path), "--project", request.node.name[:40], "--predictions", "none"]
+    args = [
+        "push",
+        "--articles",
+        str(path),
+        "--project",
+        request.node.name[:40],
+        "--predictions",
+        "none",
+    ]
     r = CliRunner().invoke(app, args, env=env)
     assert r.exit_code == 0, r.output
     assert "imported=7" in r.output
@@ -200,7 +253,7 @@ def test_cli_push_reports_counts(studio, request, tmp_path) -> None:  # type: ig
 
 def test_wrong_token_fails_fast_and_says_what_to_check(studio) -> None:  # type: ignore[no-untyped-def]
     t0 = time.monotonic()
-    with pytest.raises(StudioError, match="rejected the API key .*LABEL_STUDIO_API_KEY") as e:
+    with pytest.raises(StudioError, match=r"rejected the API key .*LABEL_STUDIO_API_KEY") as e:
         connect(studio.url, "0" * 40)
     assert time.monotonic() - t0 < 10
     assert "0" * 40 not in str(e.value)
@@ -208,7 +261,9 @@ def test_wrong_token_fails_fast_and_says_what_to_check(studio) -> None:  # type:
 
 def test_personal_access_token_works_too(studio) -> None:  # type: ignore[no-untyped-def]
     """Label Studio >= 1.20 hands out JWT personal access tokens; the SDK exchanges them for access tokens."""
-    r = httpx.post(f"{studio.url}/api/token/", headers={"Authorization": f"Token {studio.token}"}, timeout=10)
+    r = httpx.post(
+        f"{studio.url}/api/token/", headers={"Authorization": f"Token {studio.token}"}, timeout=10
+    )
     assert r.status_code == 201, r.text
     pat = r.json()["token"]
     assert pat.count(".") == 2  # a JWT, not a legacy token
@@ -218,7 +273,7 @@ def test_personal_access_token_works_too(studio) -> None:  # type: ignore[no-unt
 def test_server_down_or_wrong_url_fails_fast() -> None:
     url = f"http://127.0.0.1:{srv.free_port()}"
     t0 = time.monotonic()
-    with pytest.raises(StudioError, match="cannot reach Label Studio .*LABEL_STUDIO_URL"):
+    with pytest.raises(StudioError, match=r"cannot reach Label Studio .*LABEL_STUDIO_URL"):
         connect(url, "whatever")
     assert time.monotonic() - t0 < 10
 
@@ -231,13 +286,19 @@ def test_killed_mid_push_then_rerun_gives_exact_task_set(tmp_path, studio_launch
     killer: list[threading.Timer] = []
 
     def kill_soon(calls: int) -> None:
-        if calls == 650 and not killer:  # batch 601-800 is being prepared; its request is in flight 0.3 s later
+        if (
+            calls == 650 and not killer
+        ):  # batch 601-800 is being prepared; its request is in flight 0.3 s later
             killer.append(threading.Timer(0.3, server.kill))
             killer[0].start()
 
-    with pytest.raises(StudioError, match="lost the connection .*rerun") as excinfo:
-        push(client, arts, "crash", GoldPredictor(on_call=kill_soon), batch_size=200, progress=False)
-    assert str(excinfo.value).startswith("importing tasks ")  # typically RemoteProtocolError mid-request
+    with pytest.raises(StudioError, match=r"lost the connection .*rerun") as excinfo:
+        push(
+            client, arts, "crash", GoldPredictor(on_call=kill_soon), batch_size=200, progress=False
+        )
+    assert str(excinfo.value).startswith(
+        "importing tasks "
+    )  # typically RemoteProtocolError mid-request
     killer[0].join()
     assert not server.alive()
 
@@ -265,7 +326,10 @@ def test_up_status_down(tmp_path, monkeypatch, studio_template) -> None:  # type
         creds = srv.read_dotenv(Path(".env"))
         assert set(srv.CREDENTIAL_KEYS) <= set(creds)
         assert stat.S_IMODE(os.stat(".env").st_mode) == 0o600
-        assert creds["LABEL_STUDIO_USER_TOKEN"] not in r.output and "is up at http://127.0.0.1:" in r.output
+        assert (
+            creds["LABEL_STUDIO_USER_TOKEN"] not in r.output
+            and "is up at http://127.0.0.1:" in r.output
+        )
         s = runner.invoke(app, ["status"])
         assert s.exit_code == 0 and "API OK" in s.output, s.output
     finally:

@@ -13,10 +13,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from test_build_dataset import REPO, make_document, write_corpus
 
-from pipelines.learn import build_dataset, train_stance, train_tagger
 from pipelines.core.document import PAIR_STANCES, StancePair
+from pipelines.learn import build_dataset, train_stance, train_tagger
 from pipelines.models.encoding import (
     PICKLE_SUFFIXES,
     classify_pairs,
@@ -24,6 +23,7 @@ from pipelines.models.encoding import (
     load_tagger,
     tag_text,
 )
+from test_build_dataset import REPO, make_document, write_corpus
 
 
 @pytest.fixture(scope="module")
@@ -35,9 +35,7 @@ def workdir(tmp_path_factory):
         "train_stance",
         "train_tagger",
     ):  # smaller still: this test trains four times
-        params[section].update(
-            train_size=32, eval_size=16, max_length=48, logging_steps=1
-        )
+        params[section].update(train_size=32, eval_size=16, max_length=48, logging_steps=1)
     params["train_tagger"]["stride"] = 8
     (root / "params.yaml").write_text(yaml.safe_dump(params))
     build_dataset.command(imported, ann, root / "datasets", params=root / "params.yaml")
@@ -79,9 +77,7 @@ def test_train_reload_infer_and_determinism(workdir):
         assert metrics["train_tokens_per_second"] > 0 and metrics["wall_seconds"] > 0
         config = json.loads((d / "config.json").read_text())
         assert config["label2id"] and config["id2label"]
-    assert not (
-        workdir / "run1" / ".checkpoints" / "stance"
-    ).exists()  # removed after success
+    assert not (workdir / "run1" / ".checkpoints" / "stance").exists()  # removed after success
     live = workdir / "run1" / "live" / "stance"
     assert (live / "metrics.json").is_file() and (live / "plots" / "metrics").is_dir()
 
@@ -92,9 +88,7 @@ def test_train_reload_infer_and_determinism(workdir):
         "x",
         "[/SRC]",
     ]  # markers saved
-    assert (
-        json.loads((stance_dir / "claimtrace.json").read_text())["context_chars"] == 300
-    )
+    assert json.loads((stance_dir / "claimtrace.json").read_text())["context_chars"] == 300
     doc = make_document(42)
     text = doc.article.text
     pairs = [
@@ -122,9 +116,7 @@ def test_train_reload_infer_and_determinism(workdir):
     assert tag_text(tagger, "   ") == []
 
     stance2_dir, tagger2_dir = train_both(workdir, "run2")
-    assert classify_pairs(load_stance(stance2_dir), pairs) == classify_pairs(
-        stance, pairs
-    )
+    assert classify_pairs(load_stance(stance2_dir), pairs) == classify_pairs(stance, pairs)
     assert tag_text(load_tagger(tagger2_dir), long_text) == spans
 
 
@@ -132,14 +124,10 @@ def test_ci_params_have_the_same_keys_as_params_yaml():
     """Tests copy params.ci.yaml over params.yaml, so every stage must find all its keys there."""
     full = yaml.safe_load((REPO / "params.yaml").read_text())
     ci = yaml.safe_load((REPO / "params.ci.yaml").read_text())
-    assert sorted(ci) == sorted(full), (
-        "params.ci.yaml and params.yaml must have the same sections"
-    )
+    assert sorted(ci) == sorted(full), "params.ci.yaml and params.yaml must have the same sections"
     for section, values in full.items():
         if isinstance(values, dict):
-            assert sorted(ci[section]) == sorted(values), (
-                f"params.ci.yaml [{section}]: keys differ"
-            )
+            assert sorted(ci[section]) == sorted(values), f"params.ci.yaml [{section}]: keys differ"
 
 
 def _complete_checkpoint(root: Path) -> Path | None:

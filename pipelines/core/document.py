@@ -146,17 +146,22 @@ def validate(doc: Document) -> Document:
     for ann in doc.annotations:
         if ann.provenance not in PROVENANCES:
             raise DocumentError(
-                doc.article.id, f"annotator {ann.annotator!r}: provenance {ann.provenance!r} not in {PROVENANCES}"
+                doc.article.id,
+                f"annotator {ann.annotator!r}: provenance {ann.provenance!r} not in {PROVENANCES}",
             )
         ids: set[str] = set()
         labels: dict[str, str] = {}
         for span in ann.spans:
             if span.id in ids:
-                raise DocumentError(doc.article.id, f"duplicate span id (annotator {ann.annotator!r})", span.id)
+                raise DocumentError(
+                    doc.article.id, f"duplicate span id (annotator {ann.annotator!r})", span.id
+                )
             ids.add(span.id)
             labels[span.id] = span.label
             if span.label not in LABELS:
-                raise DocumentError(doc.article.id, f"label {span.label!r} not in {LABELS}", span.id)
+                raise DocumentError(
+                    doc.article.id, f"label {span.label!r} not in {LABELS}", span.id
+                )
             if not 0 <= span.start < span.end <= len(text):
                 raise DocumentError(
                     doc.article.id,
@@ -166,15 +171,19 @@ def validate(doc: Document) -> Document:
             if text[span.start : span.end] != span.text:
                 raise DocumentError(
                     doc.article.id,
-                    f"text at [{span.start}, {span.end}) is {text[span.start:span.end]!r}, span says {span.text!r}",
+                    f"text at [{span.start}, {span.end}) is {text[span.start : span.end]!r}, span says {span.text!r}",
                     span.id,
                 )
         for rel in ann.relations:
             if rel.stance not in STANCES:
-                raise DocumentError(doc.article.id, f"stance {rel.stance!r} not in {STANCES}", rel.source)
+                raise DocumentError(
+                    doc.article.id, f"stance {rel.stance!r} not in {STANCES}", rel.source
+                )
             for end, want in ((rel.source, ("Source",)), (rel.claim, ("Claim",))):
                 if end not in labels:
-                    raise DocumentError(doc.article.id, "relation names a span that does not exist", end)
+                    raise DocumentError(
+                        doc.article.id, "relation names a span that does not exist", end
+                    )
                 if labels[end] not in want:
                     raise DocumentError(
                         doc.article.id, f"relation end is a {labels[end]}, expected {want[0]}", end
@@ -187,7 +196,9 @@ def _check_unicode(doc_id: str, what: str, text: str) -> None:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as e:
-        raise DocumentError(doc_id, f"{what} is not valid Unicode: lone surrogate at offset {e.start}") from None
+        raise DocumentError(
+            doc_id, f"{what} is not valid Unicode: lone surrogate at offset {e.start}"
+        ) from None
 
 
 def validate_pair(pair: StancePair) -> StancePair:
@@ -240,7 +251,9 @@ def read_jsonl(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
             try:
                 yield json.loads(line)
             except json.JSONDecodeError as e:
-                raise ValueError(f"{path}:{lineno}: not valid JSON ({e.msg}, column {e.colno})") from e
+                raise ValueError(
+                    f"{path}:{lineno}: not valid JSON ({e.msg}, column {e.colno})"
+                ) from e
 
 
 def write_documents(path: str | os.PathLike[str], docs: Iterable[Document]) -> int:

@@ -25,18 +25,17 @@ ASSERTS, DENIES, UNCONFIRMED = "asserts", "denies", "unconfirmed"
 
 _NEG = r"(?:\w*n[’']t|cannot|not|never|no\s+longer)"
 _NEGATED = (
-    r"\b(?:(?:could|can|would|will|did|does|do|has|have|had|was|were|is|are|may|might)\s+)?"
-    + _NEG
+    r"\b(?:(?:could|can|would|will|did|does|do|has|have|had|was|were|is|are|may|might)\s+)?" + _NEG
 )
 _DENY_VERB = (
     r"(?:den(?:y|ies|ied|ying|ial)|reject(?:s|ed|ing)?|dismiss(?:es|ed|ing)?|refut(?:e|es|ed|ing)"
     r"|disput(?:e|es|ed|ing)|rebut(?:s|ted|ting)?|debunk(?:s|ed|ing)?|contradict(?:s|ed|ing)?)"
 )
 _CONFIRM_VERB = r"(?:confirm(?:ed|ing|s)?|verif(?:y|ied|ies|ying)|corroborat(?:e|ed|es|ing)|substantiat(?:e|ed))"
-_SAY_VERB = r"(?:comment(?:ed|ing)?|confirm|say|discuss|elaborate|verify|respond|answer|deny|speculate)"
-_ONE_WORD = (
-    r"\s+(?:\w+\s+)?"  # "did not *immediately* confirm", "has not *been* confirmed"
+_SAY_VERB = (
+    r"(?:comment(?:ed|ing)?|confirm|say|discuss|elaborate|verify|respond|answer|deny|speculate)"
 )
+_ONE_WORD = r"\s+(?:\w+\s+)?"  # "did not *immediately* confirm", "has not *been* confirmed"
 
 
 @dataclass(frozen=True)
@@ -86,9 +85,7 @@ CUES: tuple[Cue, ...] = (
     Cue("unverified", r"\b(?:unverified|unconfirmed|unsubstantiated)\b", UNCONFIRMED),
     Cue("deny-verb", r"\b" + _DENY_VERB + r"\b", DENIES),
     Cue("not-true", r"(?:\bnot|n[’']t)\s+(?:\w+\s+)?true\b|\buntrue\b", DENIES),
-    Cue(
-        "false", r"\b(?:false|baseless|unfounded|fabricated|groundless|bogus)\b", DENIES
-    ),
+    Cue("false", r"\b(?:false|baseless|unfounded|fabricated|groundless|bogus)\b", DENIES),
 )
 
 _COMPILED: tuple[tuple[Cue, re.Pattern[str]], ...] = tuple(
@@ -112,9 +109,7 @@ def find_cues(text: str) -> list[CueMatch]:
     taken: list[CueMatch] = []
     for cue, rx in _COMPILED:
         for m in rx.finditer(text):
-            if m.end() <= m.start() or any(
-                m.start() < t.end and t.start < m.end() for t in taken
-            ):
+            if m.end() <= m.start() or any(m.start() < t.end and t.start < m.end() for t in taken):
                 continue
             taken.append(CueMatch(m.start(), m.end(), cue.stance, cue.name))
     return sorted(taken, key=lambda c: c.start)

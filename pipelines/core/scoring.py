@@ -18,7 +18,9 @@ UNRELATED = "unrelated"
 TOKEN_RE = re.compile(r"\w+|[^\w\s]")
 
 
-def fnc_score(gold: Sequence[str], pred: Sequence[str], unrelated: str = UNRELATED) -> tuple[float, float]:
+def fnc_score(
+    gold: Sequence[str], pred: Sequence[str], unrelated: str = UNRELATED
+) -> tuple[float, float]:
     """The official FNC-1 weighted score and its maximum (the score of the gold labels).
 
     +0.25 for the right related/unrelated decision, +0.75 more for the exact label of a related
@@ -36,16 +38,20 @@ def fnc_score(gold: Sequence[str], pred: Sequence[str], unrelated: str = UNRELAT
             score += 0.25
         return score
 
-    return sum(one(g, p) for g, p in zip(gold, pred)), sum(one(g, g) for g in gold)
+    return sum(one(g, p) for g, p in zip(gold, pred, strict=True)), sum(one(g, g) for g in gold)
 
 
-def fnc_relative_score(gold: Sequence[str], pred: Sequence[str], unrelated: str = UNRELATED) -> float:
+def fnc_relative_score(
+    gold: Sequence[str], pred: Sequence[str], unrelated: str = UNRELATED
+) -> float:
     """FNC-1 score in percent of the gold labels' score (what the leaderboard reports)."""
     score, best = fnc_score(gold, pred, unrelated)
     return 100.0 * score / best if best else 0.0
 
 
-def classification_metrics(gold: Sequence[str], pred: Sequence[str], labels: Sequence[str]) -> dict[str, Any]:
+def classification_metrics(
+    gold: Sequence[str], pred: Sequence[str], labels: Sequence[str]
+) -> dict[str, Any]:
     """Accuracy, macro-F1 over ``labels`` and per-class precision/recall/F1/support.
 
     A prediction outside ``labels`` (e.g. ``unrelated`` on a 3-way set) simply counts as wrong.
@@ -61,14 +67,22 @@ def classification_metrics(gold: Sequence[str], pred: Sequence[str], labels: Seq
         "accuracy": float(accuracy_score(gold, pred)),
         "macro_f1": float(sum(f) / len(labels)),
         "per_class": {
-            label: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])}
+            label: {
+                "precision": float(p[i]),
+                "recall": float(r[i]),
+                "f1": float(f[i]),
+                "support": int(s[i]),
+            }
             for i, label in enumerate(labels)
         },
     }
 
 
 def related_macro_f1(
-    gold: Sequence[str], pred: Sequence[str], labels: Sequence[str] = STANCES, unrelated: str = UNRELATED
+    gold: Sequence[str],
+    pred: Sequence[str],
+    labels: Sequence[str] = STANCES,
+    unrelated: str = UNRELATED,
 ) -> float:
     """Macro-F1 over the related classes on gold-related pairs only (FNC-1 3-way view).
 
@@ -77,14 +91,16 @@ def related_macro_f1(
     from sklearn.metrics import f1_score
 
     _same_length(gold, pred)
-    kept = [(g, p) for g, p in zip(gold, pred) if g != unrelated]
+    kept = [(g, p) for g, p in zip(gold, pred, strict=True) if g != unrelated]
     if not kept:
         raise ValueError("nothing to score: no gold related pairs")
-    g3, p3 = zip(*kept)
+    g3, p3 = zip(*kept, strict=True)
     return float(f1_score(g3, p3, labels=list(labels), average="macro", zero_division=0))
 
 
-def confusion(gold: Sequence[str], pred: Sequence[str], labels: Sequence[str] = PAIR_STANCES) -> list[list[int]]:
+def confusion(
+    gold: Sequence[str], pred: Sequence[str], labels: Sequence[str] = PAIR_STANCES
+) -> list[list[int]]:
     """Confusion matrix, rows = gold, columns = predicted, in ``labels`` order."""
     from sklearn.metrics import confusion_matrix
 
@@ -115,7 +131,14 @@ def _prf(tp: int, n_pred: int, n_gold: int) -> dict[str, float | int]:
     precision = tp / n_pred if n_pred else 0.0
     recall = tp / n_gold if n_gold else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {"precision": precision, "recall": recall, "f1": f1, "tp": tp, "pred": n_pred, "gold": n_gold}
+    return {
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+        "tp": tp,
+        "pred": n_pred,
+        "gold": n_gold,
+    }
 
 
 def tokens(text: str) -> list[tuple[int, int]]:
@@ -172,4 +195,6 @@ def _add(acc: list[int], tp: int, n_pred: int, n_gold: int) -> None:
 
 def _same_length(gold: Sequence[Any], pred: Sequence[Any]) -> None:
     if len(gold) != len(pred):
-        raise ValueError(f"{len(gold)} gold labels but {len(pred)} predictions: they must be row-aligned")
+        raise ValueError(
+            f"{len(gold)} gold labels but {len(pred)} predictions: they must be row-aligned"
+        )

@@ -45,9 +45,9 @@ from pipelines.core.document import (
     read_pairs,
     validate_pair,
 )
-from pipelines.models.encoding import relation_context
 from pipelines.core.params import DEFAULT_PARAMS, load_section
 from pipelines.core.stagelog import stage
+from pipelines.models.encoding import relation_context
 
 POLNEAR_SPLITS = ("train", "dev", "test")
 PAIR_FILES = ("fnc1_train", "fnc1_test", "emergent_train", "emergent_test")
@@ -84,9 +84,7 @@ class BuildParams:
             if not 0 <= getattr(self, name) < 1:
                 raise ValueError(f"build_dataset.{name} must be in [0, 1)")
         if self.negatives_per_article < 0 or self.context_chars < 100:
-            raise ValueError(
-                "negatives_per_article must be >= 0 and context_chars >= 100"
-            )
+            raise ValueError("negatives_per_article must be >= 0 and context_chars >= 100")
 
 
 # --- pure helpers ------------------------------------------------------------------------------
@@ -128,9 +126,7 @@ def relation_pairs(
     linked = {(r.source, r.claim) for r in ann.relations}
 
     def make(src: Span, clm: Span, stance: str) -> StancePair:
-        context = relation_context(
-            text, (src.start, src.end), (clm.start, clm.end), context_chars
-        )
+        context = relation_context(text, (src.start, src.end), (clm.start, clm.end), context_chars)
         source = src.text.strip()
         return validate_pair(
             StancePair(
@@ -149,12 +145,7 @@ def relation_pairs(
     sources = [s for s in ann.spans if s.label == "Source"]
     claims = [s for s in ann.spans if s.label == "Claim"]
     candidates = sorted(
-        (
-            (s, c)
-            for s in sources
-            for c in claims
-            if (s.id, c.id) not in linked and s.text.strip()
-        ),
+        ((s, c) for s in sources for c in claims if (s.id, c.id) not in linked and s.text.strip()),
         key=lambda sc: (_gap(*sc), sc[0].start, sc[1].start),
     )
     pairs.extend(make(s, c, "unrelated") for s, c in candidates[:negatives])
@@ -202,12 +193,7 @@ def shorten_contexts(pairs: Sequence[StancePair], max_chars: int) -> list[Stance
             continue
         if p.context not in matrices:
             matrices[p.context] = vec.transform(sentences[p.context])
-        scores = (
-            (matrices[p.context] @ vec.transform([p.claim]).T)
-            .toarray()
-            .ravel()
-            .tolist()
-        )
+        scores = (matrices[p.context] @ vec.transform([p.claim]).T).toarray().ravel().tolist()
         context = select_sentences(p.claim, sentences[p.context], scores, max_chars)
         if p.source and p.source not in context:
             context = f"{p.source}: {context}"  # keep the source visible (validate_pair needs it)
@@ -215,9 +201,7 @@ def shorten_contexts(pairs: Sequence[StancePair], max_chars: int) -> list[Stance
     return out
 
 
-def tagger_row(
-    doc: Document, ann: AnnotationSet, subset: str, primary: bool
-) -> dict[str, Any]:
+def tagger_row(doc: Document, ann: AnnotationSet, subset: str, primary: bool) -> dict[str, Any]:
     spans = sorted(ann.spans, key=lambda s: (s.start, s.end, s.label))
     return {
         "id": f"{doc.article.id}:{ann.annotator}",
@@ -311,8 +295,7 @@ def collect(
             split = test_split
             if (
                 subset == "annotations"
-                and unit_hash(p.seed, "test", doc.article.id)
-                < p.annotations_test_fraction
+                and unit_hash(p.seed, "test", doc.article.id) < p.annotations_test_fraction
             ):
                 split = "test_annotations"
             srows = [
@@ -350,9 +333,7 @@ def collect(
         else:
             pool_stance.extend(rows)
 
-    test_groups = {
-        r["group"] for rows in (*stance.values(), *tagger.values()) for r in rows
-    }
+    test_groups = {r["group"] for rows in (*stance.values(), *tagger.values()) for r in rows}
     for pool, out, kind in (
         (pool_stance, stance, "stance"),
         (pool_tagger, tagger, "tagger"),
@@ -416,12 +397,14 @@ def to_dataset_dict(splits: dict[str, list[dict[str, Any]]], features: Any) -> A
 
     return DatasetDict(
         {
-            name: Dataset.from_dict(
-                {k: [r[k] for r in rows] for k in features}, features=features
-            )
+            name: Dataset.from_dict({k: [r[k] for r in rows] for k in features}, features=features)
             for name, rows in splits.items()
         }
     )
+
+
+def _counts_cell(counts: Counter[str]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "-"
 
 
 def dataset_card(
@@ -449,9 +432,9 @@ def dataset_card(
         else:
             labels = Counter(label for r in rows for label in r["span_labels"])
         subsets = Counter(r["subset"] for r in rows)
-        fmt = lambda c: ", ".join(f"{k} {v}" for k, v in sorted(c.items())) or "-"
         lines.append(
-            f"| {name} | {len(rows)} | {len({r['group'] for r in rows})} | {fmt(subsets)} | {fmt(labels)} |"
+            f"| {name} | {len(rows)} | {len({r['group'] for r in rows})} "
+            f"| {_counts_cell(subsets)} | {_counts_cell(labels)} |"
         )
     lines += ["", "## Provenance", "", "| input | sha256 |", "|---|---|"]
     lines += [f"| {path} | {digest} |" for path, digest in sorted(inputs.items())]
@@ -505,9 +488,7 @@ def _annotations(path: Path) -> Iterator[Document]:
         yield from read_documents(path)
 
 
-BUILD_PARAMS_FILE = (
-    "build_params.json"  # lets trainers record e.g. context_chars in the model
-)
+BUILD_PARAMS_FILE = "build_params.json"  # lets trainers record e.g. context_chars in the model
 
 
 def save(dataset: Any, card: str, p: BuildParams, out: Path) -> None:
@@ -516,7 +497,7 @@ def save(dataset: Any, card: str, p: BuildParams, out: Path) -> None:
     if tmp.exists():
         shutil.rmtree(tmp)
     # one shard per split: an empty split saved with 0 shards cannot be loaded back (datasets 5.2)
-    dataset.save_to_disk(str(tmp), num_shards={name: 1 for name in dataset})
+    dataset.save_to_disk(str(tmp), num_shards=dict.fromkeys(dataset, 1))
     (tmp / "README.md").write_text(card, encoding="utf-8")
     (tmp / BUILD_PARAMS_FILE).write_text(
         json.dumps(asdict(p), indent=2, sort_keys=True) + "\n", encoding="utf-8"
@@ -531,11 +512,10 @@ def command(
         Path, typer.Argument(help="data/imported (polnear/*.jsonl, pairs/*.jsonl)")
     ],
     annotations: Annotated[
-        Path, typer.Argument(help="data/annotations/export, the `studio pull` folder (may be absent)")
+        Path,
+        typer.Argument(help="data/annotations/export, the `studio pull` folder (may be absent)"),
     ],
-    out: Annotated[
-        Path, typer.Argument(help="output folder: <out>/stance and <out>/tagger")
-    ],
+    out: Annotated[Path, typer.Argument(help="output folder: <out>/stance and <out>/tagger")],
     params: Annotated[
         Path, typer.Option(help="params file (section 'build_dataset')")
     ] = DEFAULT_PARAMS,
@@ -544,13 +524,9 @@ def command(
     p = load_section(BuildParams, "build_dataset", params)
     with stage("build_dataset") as counts:
         files = {
-            f"polnear/{s}": _require(imported / "polnear" / f"{s}.jsonl")
-            for s in POLNEAR_SPLITS
+            f"polnear/{s}": _require(imported / "polnear" / f"{s}.jsonl") for s in POLNEAR_SPLITS
         }
-        files |= {
-            f"pairs/{n}": _require(imported / "pairs" / f"{n}.jsonl")
-            for n in PAIR_FILES
-        }
+        files |= {f"pairs/{n}": _require(imported / "pairs" / f"{n}.jsonl") for n in PAIR_FILES}
         ann_file = annotations / ANNOTATIONS_FILE
         if ann_file.is_file():
             files["annotations"] = ann_file
@@ -575,9 +551,7 @@ def command(
                     if s in ("train", "validation")
                 }
             )
-            counts[f"{kind}_test"] = sum(
-                len(r) for s, r in splits.items() if s.startswith("test")
-            )
+            counts[f"{kind}_test"] = sum(len(r) for s, r in splits.items() if s.startswith("test"))
         counts.update(collected.counts)
 
 

@@ -33,7 +33,6 @@ import typer
 from tqdm import tqdm
 
 from pipelines.core import scoring
-from pipelines.sources.corpora.fnc1 import STANCE_MAP
 from pipelines.core.document import (
     LABELS,
     PAIR_STANCES,
@@ -44,6 +43,7 @@ from pipelines.core.document import (
 )
 from pipelines.core.params import ParamsError, load_section
 from pipelines.core.stagelog import log, stage
+from pipelines.sources.corpora.fnc1 import STANCE_MAP
 
 FNC_LABELS: tuple[str, ...] = tuple(STANCE_MAP)  # agree, disagree, discuss, unrelated
 MIRROR_ENV = "CLAIMTRACE_DATA_MIRROR"
@@ -105,7 +105,9 @@ def read_fnc_submission(path: str | os.PathLike[str]) -> list[FncRow]:
     return rows
 
 
-def anchor_predictions(rows: Sequence[FncRow], pairs: Sequence[StancePair], path: Path) -> list[str]:
+def anchor_predictions(
+    rows: Sequence[FncRow], pairs: Sequence[StancePair], path: Path
+) -> list[str]:
     """A submission's labels for FNC-1 test ``pairs``, found by their row (ids ``fnc1:test:<row>``).
 
     Every headline is checked against the submission's row, so a mis-aligned file is an error
@@ -115,7 +117,9 @@ def anchor_predictions(rows: Sequence[FncRow], pairs: Sequence[StancePair], path
     for pair in pairs:
         prefix, _, row_no = pair.id.rpartition(":")
         if prefix != "fnc1:test" or not row_no.isdigit() or int(row_no) >= len(rows):
-            raise ValueError(f"{path}: test pair {pair.id!r} has no row in the submission ({len(rows)} rows)")
+            raise ValueError(
+                f"{path}: test pair {pair.id!r} has no row in the submission ({len(rows)} rows)"
+            )
         row = rows[int(row_no)]
         if normalise_text(row.headline) != normalise_text(pair.claim):
             raise ValueError(
@@ -175,7 +179,9 @@ class TfidfBaseline:
         from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.linear_model import LogisticRegression
 
-        self.vectorizer = TfidfVectorizer(max_features=max_features, sublinear_tf=True, stop_words="english")
+        self.vectorizer = TfidfVectorizer(
+            max_features=max_features, sublinear_tf=True, stop_words="english"
+        )
         self.model = LogisticRegression(C=c, max_iter=2000, random_state=seed)
 
     def _features(self, pairs: Sequence[StancePair]) -> Any:
@@ -200,7 +206,9 @@ class TfidfBaseline:
         return [str(label) for label in self.model.predict(self._features(pairs))]
 
 
-def model_predictions(model: Any, pairs: Sequence[StancePair], batch_size: int, desc: str) -> list[str]:
+def model_predictions(
+    model: Any, pairs: Sequence[StancePair], batch_size: int, desc: str
+) -> list[str]:
     """Stance model labels, in chunks so that a progress bar shows the pace."""
     from pipelines.models.encoding import classify_pairs
 
@@ -217,13 +225,17 @@ def model_predictions(model: Any, pairs: Sequence[StancePair], batch_size: int, 
 def rule_predictions(pairs: Sequence[StancePair], desc: str) -> list[str]:
     from pipelines.models.rules import predict_stance
 
-    return [predict_stance(p.claim, p.context, p.source) for p in tqdm(pairs, desc=desc, unit="pair")]
+    return [
+        predict_stance(p.claim, p.context, p.source) for p in tqdm(pairs, desc=desc, unit="pair")
+    ]
 
 
 # --- scoring of one test set --------------------------------------------------------------------
 
 
-def pair_set_metrics(gold: Sequence[str], predictions: dict[str, Sequence[str]], fnc: bool = False) -> dict[str, Any]:
+def pair_set_metrics(
+    gold: Sequence[str], predictions: dict[str, Sequence[str]], fnc: bool = False
+) -> dict[str, Any]:
     """Per system: accuracy, macro-F1 (and per class) over the labels this set has gold for,
     the related-only 3-way macro-F1 when it has both unrelated and related pairs, and the FNC
     score if ``fnc`` (the score is defined for FNC-1's label distribution only)."""
@@ -238,7 +250,9 @@ def pair_set_metrics(gold: Sequence[str], predictions: dict[str, Sequence[str]],
             entry["fnc_score"] = scoring.fnc_relative_score(gold, pred)
         if has_unrelated and has_related:
             entry["related_macro_f1"] = scoring.related_macro_f1(gold, pred)
-        entry["f1"] = {label: c["f1"] for label, c in m["per_class"].items()}  # P/R: see the confusion data
+        entry["f1"] = {
+            label: c["f1"] for label, c in m["per_class"].items()
+        }  # P/R: see the confusion data
         systems[name] = entry
     return {
         "labels": list(labels),
@@ -247,7 +261,9 @@ def pair_set_metrics(gold: Sequence[str], predictions: dict[str, Sequence[str]],
     }
 
 
-def write_confusion(out_dir: Path, name: str, gold: Sequence[str], pred: Sequence[str], labels: Sequence[str]) -> None:
+def write_confusion(
+    out_dir: Path, name: str, gold: Sequence[str], pred: Sequence[str], labels: Sequence[str]
+) -> None:
     """Plot data (one row per pair, for the ``confusion`` template) and a PNG of the matrix."""
     import matplotlib
 
@@ -261,10 +277,12 @@ def write_confusion(out_dir: Path, name: str, gold: Sequence[str], pred: Sequenc
     with open(data_dir / f"{name}.csv", "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(["actual", "predicted"])
-        writer.writerows(zip(gold, pred))
+        writer.writerows(zip(gold, pred, strict=True))
     shown = list(labels) + sorted(set(pred) - set(labels))
     fig, ax = plt.subplots(figsize=(5, 4.5))
-    ConfusionMatrixDisplay.from_predictions(gold, pred, labels=shown, ax=ax, colorbar=False, xticks_rotation=30)
+    ConfusionMatrixDisplay.from_predictions(
+        gold, pred, labels=shown, ax=ax, colorbar=False, xticks_rotation=30
+    )
     ax.set_title(name.replace("__", ": "))
     fig.tight_layout()
     fig.savefig(image_dir / f"{name}.png", dpi=100)
@@ -311,7 +329,9 @@ def load_span_splits(tagger_dir: Path) -> dict[str, list[tuple[str, str, list[Sp
             text = row["text"]
             spans = [
                 Span(id=f"g{k}", label=label, start=a, end=b, text=text[a:b])
-                for k, (a, b, label) in enumerate(zip(row["span_starts"], row["span_ends"], row["span_labels"]))
+                for k, (a, b, label) in enumerate(
+                    zip(row["span_starts"], row["span_ends"], row["span_labels"], strict=True)
+                )
             ]
             rows.append((row["id"], text, spans))
         out[split] = rows
@@ -331,7 +351,12 @@ def evaluate_pairs(
     majority = scoring.majority_label(p.stance for p in train)
     t0 = time.perf_counter()
     tfidf = TfidfBaseline(params.tfidf_max_features, params.tfidf_c, params.sample_seed).fit(train)
-    log.info("baselines fit on %d train pairs (majority=%s) in %.1fs", len(train), majority, time.perf_counter() - t0)
+    log.info(
+        "baselines fit on %d train pairs (majority=%s) in %.1fs",
+        len(train),
+        majority,
+        time.perf_counter() - t0,
+    )
     model = load_stance(model_dir)
     anchors_dir = find_anchors_dir(params.anchors_dir)
 
@@ -349,14 +374,20 @@ def evaluate_pairs(
         subset = [pairs[i] for i in keep]
         gold = [p.stance for p in subset]
         predictions: dict[str, Sequence[str]] = {
-            "model": _timed(f"{name}/model", model_predictions, model, subset, params.batch_size, name),
+            "model": _timed(
+                f"{name}/model", model_predictions, model, subset, params.batch_size, name
+            ),
             "majority": [majority] * len(subset),
             "tfidf_lr": _timed(f"{name}/tfidf_lr", tfidf.predict, subset),
             "rules": _timed(f"{name}/rules", rule_predictions, subset, f"{name} rules"),
         }
         if name == "fnc1" and params.anchors:
             if anchors_dir is None:
-                log.warning("FNC-1 anchors not found (%s, nor $%s): not scored", params.anchors_dir, MIRROR_ENV)
+                log.warning(
+                    "FNC-1 anchors not found (%s, nor $%s): not scored",
+                    params.anchors_dir,
+                    MIRROR_ENV,
+                )
             for anchor in params.anchors if anchors_dir else ():
                 file = anchors_dir / f"{anchor}_submission.csv"
                 predictions[anchor] = anchor_predictions(read_fnc_submission(file), subset, file)
@@ -371,7 +402,13 @@ def evaluate_pairs(
         for system, pred in predictions.items():
             write_confusion(plots_dir, f"{name}__{system}", gold, pred, entry["labels"])
         results[name] = entry
-        log.info("%s: %d of %d pairs scored; systems %s", name, len(subset), n_total, ", ".join(predictions))
+        log.info(
+            "%s: %d of %d pairs scored; systems %s",
+            name,
+            len(subset),
+            n_total,
+            ", ".join(predictions),
+        )
     return results
 
 
@@ -392,14 +429,32 @@ def evaluate_spans(
             continue
         keep = sample_indices(len(docs), params.max_documents, params.sample_seed)
         subset = [docs[i] for i in keep]
-        labels = [label for label in LABELS if any(s.label == label for _, _, spans in subset for s in spans)]
+        labels = [
+            label
+            for label in LABELS
+            if any(s.label == label for _, _, spans in subset for s in spans)
+        ]
         t0 = time.perf_counter()
-        tagged = [tag_text(tagger, text, params.batch_size) for _, text, _ in tqdm(subset, desc=f"{name} tagger", unit="doc")]
+        tagged = [
+            tag_text(tagger, text, params.batch_size)
+            for _, text, _ in tqdm(subset, desc=f"{name} tagger", unit="doc")
+        ]
         t1 = time.perf_counter()
-        ruled = [annotate(Article.from_text(text)).spans for _, text, _ in tqdm(subset, desc=f"{name} rules", unit="doc")]
-        log.info("%s: tagger %.1fs, rules %.1fs on %d documents", name, t1 - t0, time.perf_counter() - t1, len(subset))
+        ruled = [
+            annotate(Article.from_text(text)).spans
+            for _, text, _ in tqdm(subset, desc=f"{name} rules", unit="doc")
+        ]
+        log.info(
+            "%s: tagger %.1fs, rules %.1fs on %d documents",
+            name,
+            t1 - t0,
+            time.perf_counter() - t1,
+            len(subset),
+        )
         systems = {
-            system: scoring.span_scores(((text, gold, p) for (_, text, gold), p in zip(subset, pred)), labels)
+            system: scoring.span_scores(
+                ((text, gold, p) for (_, text, gold), p in zip(subset, pred, strict=True)), labels
+            )
             for system, pred in (("tagger", tagged), ("rules", ruled))
         }
         results[name] = {
@@ -407,7 +462,10 @@ def evaluate_spans(
             "n_total": len(docs),
             "limited": len(subset) < len(docs),
             "labels": labels,
-            "gold_spans": {label: sum(s.label == label for _, _, spans in subset for s in spans) for label in labels},
+            "gold_spans": {
+                label: sum(s.label == label for _, _, spans in subset for s in spans)
+                for label in labels
+            },
             "systems": {system: _drop_counts(s) for system, s in systems.items()},
         }
     return results
@@ -438,7 +496,9 @@ def command(
     datasets: Annotated[Path, typer.Argument(help="build_dataset's output (stance/, tagger/)")],
     models: Annotated[Path, typer.Argument(help="trained models (stance/, tagger/)")],
     out: Annotated[Path, typer.Argument(help="metrics folder to write")],
-    params: Annotated[Path, typer.Option(help="params file (section 'evaluate')")] = Path("params.yaml"),
+    params: Annotated[Path, typer.Option(help="params file (section 'evaluate')")] = Path(
+        "params.yaml"
+    ),
 ) -> None:
     """Score the stance model and span tagger beside baselines and FNC-1 anchors on the same test items."""
     from pipelines.learn.results_table import render
@@ -449,7 +509,9 @@ def command(
         plots_dir = out / "plots"
         if plots_dir.exists():
             shutil.rmtree(plots_dir)  # no stale plots of a system or set no longer evaluated
-        stance = evaluate_pairs(p, load_pair_splits(datasets / "stance"), models / "stance", plots_dir)
+        stance = evaluate_pairs(
+            p, load_pair_splits(datasets / "stance"), models / "stance", plots_dir
+        )
         spans = evaluate_spans(p, load_span_splits(datasets / "tagger"), models / "tagger")
         _write_json(out / "stance.json", stance)
         _write_json(out / "spans.json", spans)

@@ -62,7 +62,11 @@ def stance_tables(stance: dict[str, Any]) -> list[str]:
         first = next(iter(entry["systems"].values()), {})
         fnc, related = "fnc_score" in first, "related_macro_f1" in first
         head = ["system", *(["FNC score"] if fnc else []), "macro-F1"]
-        head += [*(["related 3-way macro-F1"] if related else []), *(f"F1 {label}" for label in labels), "accuracy"]
+        head += [
+            *(["related 3-way macro-F1"] if related else []),
+            *(f"F1 {label}" for label in labels),
+            "accuracy",
+        ]
         out += [f"#### {SET_TITLES.get(name, name)}", "", _count_line(entry, "pairs"), ""]
         out += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for system, m in entry["systems"].items():
@@ -80,13 +84,22 @@ def span_tables(spans: dict[str, Any]) -> list[str]:
     out: list[str] = []
     for name, entry in spans.items():
         labels = entry["labels"]
-        head = ["system", "match", "micro-F1", "macro-F1", *(f"F1 {label} (P/R)" for label in labels)]
+        head = [
+            "system",
+            "match",
+            "micro-F1",
+            "macro-F1",
+            *(f"F1 {label} (P/R)" for label in labels),
+        ]
         out += [f"#### {SET_TITLES.get(name, name)}", "", _count_line(entry, "documents"), ""]
         out += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for system, modes in entry["systems"].items():
             for mode, m in modes.items():
                 row = [SYSTEM_NAMES.get(system, system), mode, _f(m["micro_f1"]), _f(m["macro_f1"])]
-                row += [f"{_f(m[x]['f1'])} ({_f(m[x]['precision'])}/{_f(m[x]['recall'])})" for x in labels]
+                row += [
+                    f"{_f(m[x]['f1'])} ({_f(m[x]['precision'])}/{_f(m[x]['recall'])})"
+                    for x in labels
+                ]
                 out.append("| " + " | ".join(row) + " |")
         out.append("")
     return out
@@ -119,7 +132,9 @@ def render_from_dir(metrics: Path) -> str:
     def load(name: str) -> dict[str, Any]:
         path = metrics / name
         if not path.exists():
-            raise FileNotFoundError(f"{path} not found: run the evaluate stage first (dvc repro evaluate)")
+            raise FileNotFoundError(
+                f"{path} not found: run the evaluate stage first (dvc repro evaluate)"
+            )
         return json.loads(path.read_text(encoding="utf-8"))
 
     return render(load("stance.json"), load("spans.json"))
@@ -128,18 +143,28 @@ def render_from_dir(metrics: Path) -> str:
 def replace_block(document: str, block: str, where: str = "README") -> str:
     """``document`` with the text between the results markers replaced by ``block``."""
     start, end = document.find(START), document.find(END)
-    if start < 0 or end < 0 or end < start or document.count(START) != 1 or document.count(END) != 1:
+    if (
+        start < 0
+        or end < 0
+        or end < start
+        or document.count(START) != 1
+        or document.count(END) != 1
+    ):
         raise ValueError(f"{where}: needs exactly one {START} followed by one {END}")
     return document[: start + len(START)] + "\n" + block + document[end:]
 
 
 def command(
     metrics: Annotated[Path, typer.Argument(help="metrics folder written by evaluate")],
-    readme: Annotated[Path, typer.Argument(help="markdown file with the results markers")] = Path("README.md"),
+    readme: Annotated[Path, typer.Argument(help="markdown file with the results markers")] = Path(
+        "README.md"
+    ),
 ) -> None:
     """Regenerate the README results section from the metrics JSON."""
     try:
-        text = replace_block(readme.read_text(encoding="utf-8"), render_from_dir(metrics), str(readme))
+        text = replace_block(
+            readme.read_text(encoding="utf-8"), render_from_dir(metrics), str(readme)
+        )
     except (FileNotFoundError, ValueError) as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(code=1) from e

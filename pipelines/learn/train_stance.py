@@ -15,6 +15,8 @@ from typing import Annotated, Any
 
 import typer
 
+from pipelines.core.params import DEFAULT_PARAMS, load_section
+from pipelines.core.stagelog import stage
 from pipelines.models.encoding import (
     STANCE_LABELS,
     TaskSpec,
@@ -24,16 +26,10 @@ from pipelines.models.encoding import (
     fit,
     seeded_sample,
 )
-from pipelines.core.params import DEFAULT_PARAMS, load_section
-from pipelines.core.stagelog import stage
 
 
-def _encode(
-    batch: dict[str, list[Any]], tokenizer: Any, max_length: int
-) -> dict[str, list[Any]]:
-    enc = encode_pairs(
-        tokenizer, batch["claim"], batch["context"], batch["source"], max_length
-    )
+def _encode(batch: dict[str, list[Any]], tokenizer: Any, max_length: int) -> dict[str, list[Any]]:
+    enc = encode_pairs(tokenizer, batch["claim"], batch["context"], batch["source"], max_length)
     enc["labels"] = batch["stance"]
     enc["length"] = [len(ids) for ids in enc["input_ids"]]
     return dict(enc)
@@ -41,9 +37,7 @@ def _encode(
 
 def prepare(tokenizer: Any, data: Any, p: TrainParams) -> tuple[Any, Any]:
     """Class-balanced ``train_size`` sample of train, ``eval_size`` sample of validation, tokenised."""
-    train = data["train"].select(
-        balanced_sample(data["train"]["stance"], p.train_size, p.seed)
-    )
+    train = data["train"].select(balanced_sample(data["train"]["stance"], p.train_size, p.seed))
     validation = data["validation"].select(
         seeded_sample(len(data["validation"]), p.eval_size, p.seed)
     )
@@ -93,16 +87,12 @@ def spec(p: TrainParams) -> TaskSpec:
     )
 
 
-def train(
-    dataset_dir: Path, output_dir: Path, live_dir: Path, p: TrainParams
-) -> dict[str, Any]:
+def train(dataset_dir: Path, output_dir: Path, live_dir: Path, p: TrainParams) -> dict[str, Any]:
     from datasets import load_from_disk
 
     build = dataset_dir / "build_params.json"  # the context size predict must reproduce
     info = (
-        {"context_chars": json.loads(build.read_text())["context_chars"]}
-        if build.is_file()
-        else {}
+        {"context_chars": json.loads(build.read_text())["context_chars"]} if build.is_file() else {}
     )
     return fit(
         spec(p),
@@ -119,9 +109,7 @@ def command(
         Path, typer.Argument(help="stance DatasetDict folder (data/datasets/stance)")
     ],
     output: Annotated[Path, typer.Argument(help="model output folder (models/stance)")],
-    live_dir: Annotated[Path, typer.Option(help="DVCLive metrics folder")] = Path(
-        "dvclive/stance"
-    ),
+    live_dir: Annotated[Path, typer.Option(help="DVCLive metrics folder")] = Path("dvclive/stance"),
     params: Annotated[
         Path, typer.Option(help="params file (section 'train_stance')")
     ] = DEFAULT_PARAMS,

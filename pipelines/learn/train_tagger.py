@@ -15,6 +15,8 @@ from typing import Annotated, Any
 
 import typer
 
+from pipelines.core.params import DEFAULT_PARAMS, load_section
+from pipelines.core.stagelog import stage
 from pipelines.models.encoding import (
     IGNORE_INDEX,
     TAG_LABELS,
@@ -25,8 +27,6 @@ from pipelines.models.encoding import (
     seeded_sample,
     tokenize_windows,
 )
-from pipelines.core.params import DEFAULT_PARAMS, load_section
-from pipelines.core.stagelog import stage
 
 
 def _windows(
@@ -53,9 +53,7 @@ def _windows(
 
 def prepare(tokenizer: Any, data: Any, p: TaggerParams) -> tuple[Any, Any]:
     """Windows of the primary-annotator articles; ``train_size``/``eval_size`` seeded window samples."""
-    fn = partial(
-        _windows, tokenizer=tokenizer, max_length=p.max_length, stride=p.stride
-    )
+    fn = partial(_windows, tokenizer=tokenizer, max_length=p.max_length, stride=p.stride)
     out = []
     for split, size in (("train", p.train_size), ("validation", p.eval_size)):
         ds = data[split].filter(lambda row: row["primary"], keep_in_memory=True)
@@ -93,9 +91,7 @@ def metrics(pred: Any) -> dict[str, float]:
 
 
 def _label_counts(ds: Any) -> Counter[int]:
-    return Counter(
-        label for row in ds["labels"] for label in row if label != IGNORE_INDEX
-    )
+    return Counter(label for row in ds["labels"] for label in row if label != IGNORE_INDEX)
 
 
 def spec(p: TaggerParams) -> TaskSpec:
@@ -113,9 +109,7 @@ def spec(p: TaggerParams) -> TaskSpec:
     )
 
 
-def train(
-    dataset_dir: Path, output_dir: Path, live_dir: Path, p: TaggerParams
-) -> dict[str, Any]:
+def train(dataset_dir: Path, output_dir: Path, live_dir: Path, p: TaggerParams) -> dict[str, Any]:
     from datasets import load_from_disk
 
     return fit(
@@ -133,9 +127,7 @@ def command(
         Path, typer.Argument(help="tagger DatasetDict folder (data/datasets/tagger)")
     ],
     output: Annotated[Path, typer.Argument(help="model output folder (models/tagger)")],
-    live_dir: Annotated[Path, typer.Option(help="DVCLive metrics folder")] = Path(
-        "dvclive/tagger"
-    ),
+    live_dir: Annotated[Path, typer.Option(help="DVCLive metrics folder")] = Path("dvclive/tagger"),
     params: Annotated[
         Path, typer.Option(help="params file (section 'train_tagger')")
     ] = DEFAULT_PARAMS,

@@ -28,29 +28,60 @@ def _line(*alternatives: str) -> re.Pattern[str]:
 
 FOOTER_MARKERS: tuple[re.Pattern[str], ...] = (
     # sign-in prompts under the article
-    _line(r"(?:sign|log) ?in(?: (?:to|or register to) (?:comment|reply|join the (?:conversation|discussion)).*)?",
-          r"create (?:an? )?(?:free )?account.*", r"register(?: to comment)?"),
+    _line(
+        r"(?:sign|log) ?in(?: (?:to|or register to) (?:comment|reply|join the (?:conversation|discussion)).*)?",
+        r"create (?:an? )?(?:free )?account.*",
+        r"register(?: to comment)?",
+    ),
     # comment sections and commenting rules
-    _line(r"(?:\d+ )?comments?(?: \(\d+\))?", r"comments are (?:moderated|closed|reviewed).*",
-          r"please (?:keep|be) (?:your )?(?:comments?|respectful|civil).*", r"(?:leave|post) a (?:comment|reply).*",
-          r"(?:join|start) the (?:conversation|discussion).*", r"(?:read|view) (?:our )?(?:community|comment) (?:guidelines|rules).*"),
+    _line(
+        r"(?:\d+ )?comments?(?: \(\d+\))?",
+        r"comments are (?:moderated|closed|reviewed).*",
+        r"please (?:keep|be) (?:your )?(?:comments?|respectful|civil).*",
+        r"(?:leave|post) a (?:comment|reply).*",
+        r"(?:join|start) the (?:conversation|discussion).*",
+        r"(?:read|view) (?:our )?(?:community|comment) (?:guidelines|rules).*",
+    ),
     # link lists after the story
-    _line(r"top (?:news|stories)(?: today)?", r"most (?:read|popular|viewed|shared)(?: today)?",
-          r"related(?: (?:articles?|stories|coverage|news|content|topics))?", r"more (?:stories|news) from .{1,60}",
-          r"read (?:more|next)", r"you (?:may|might) also like", r"recommended(?: for you)?", r"trending(?: now)?"),
+    _line(
+        r"top (?:news|stories)(?: today)?",
+        r"most (?:read|popular|viewed|shared)(?: today)?",
+        r"related(?: (?:articles?|stories|coverage|news|content|topics))?",
+        r"more (?:stories|news) from .{1,60}",
+        r"read (?:more|next)",
+        r"you (?:may|might) also like",
+        r"recommended(?: for you)?",
+        r"trending(?: now)?",
+    ),
 )
 
 BOILERPLATE: tuple[re.Pattern[str], ...] = (
     # share buttons
-    _line(r"share(?: this(?: article| story)?| on \w+| via \w+)?", r"tweet", r"email", r"print", r"copy link"),
+    _line(
+        r"share(?: this(?: article| story)?| on \w+| via \w+)?",
+        r"tweet",
+        r"email",
+        r"print",
+        r"copy link",
+    ),
     # newsletter and subscription prompts
-    _line(r"(?:subscribe|sign up)(?: now| today)?(?: (?:to|for) .{0,60}(?:newsletter|briefing|updates).*)?"),
+    _line(
+        r"(?:subscribe|sign up)(?: now| today)?(?: (?:to|for) .{0,60}(?:newsletter|briefing|updates).*)?"
+    ),
     # cookie banners
-    _line(r"(?:we|this (?:web)?site) uses? cookies.*", r"(?:accept|reject|manage)(?: all)? cookies.*",
-          r"cookie (?:policy|settings|preferences)"),
+    _line(
+        r"(?:we|this (?:web)?site) uses? cookies.*",
+        r"(?:accept|reject|manage)(?: all)? cookies.*",
+        r"cookie (?:policy|settings|preferences)",
+    ),
     # ad slots, skip links and bare account links in the page chrome
-    _line(r"advertisement", r"skip to (?:main )?content", r"(?:sign|log) ?(?:in|out)", r"register",
-          r"create (?:an? )?(?:free )?account"),
+    _line(
+        r"advertisement",
+        r"skip to (?:main )?content",
+        r"(?:sign|log) ?(?:in|out)",
+        r"register",
+        r"create (?:an? )?(?:free )?account",
+    ),
 )
 
 # a photo credit: "Photo: ...", "... REUTERS/Name", "... (Reuters)" at the end of a line
@@ -65,7 +96,9 @@ CAPTION = re.compile(
     r"(?:(?:^|.*\b)(?i:photo|image|picture|photograph|credit)s?\s*:[^!?]{1,80}"
     r"|.*\b(?:REUTERS|AP Photo|AFP|EPA|Getty Images)\s*/\s*[A-Z][^!?]{0,60})(?<![.!?])",
 )
-FOOTER_WORDS = re.compile(r"comment|sign in|log in|account|moderat|respectful|newsletter|subscri|cookie", _FLAGS)
+FOOTER_WORDS = re.compile(
+    r"comment|sign in|log in|account|moderat|respectful|newsletter|subscri|cookie", _FLAGS
+)
 
 
 def _matches(patterns: tuple[re.Pattern[str], ...], line: str) -> bool:
@@ -100,12 +133,16 @@ def _drop_captions(lines: list[str]) -> list[str]:
         next_line[i] = following
         following = lines[i] or following
     kept, emitted = [], set()
-    for line, nxt in zip(lines, next_line):
+    for line, nxt in zip(lines, next_line, strict=True):
         key, line_s = _key(line), line.strip()
         if line and len(line_s) <= 400 and CAPTION.fullmatch(line_s):
             continue
         if line and seen[key] > 1:
-            if CREDIT.search(line_s) or (CREDIT.search(nxt.strip()) and seen.get(_key(nxt), 0) > 1) or key in emitted:
+            if (
+                CREDIT.search(line_s)
+                or (CREDIT.search(nxt.strip()) and seen.get(_key(nxt), 0) > 1)
+                or key in emitted
+            ):
                 continue
             emitted.add(key)
         kept.append(line)
@@ -117,7 +154,10 @@ def _cut_footer(lines: list[str]) -> list[str]:
     while start > 0 and _footer_like(lines[start - 1]):
         start -= 1
     # a marker needs story text before it, so a "Most read" box above the story cuts nothing
-    story = next((i for i, line in enumerate(lines) if line and not _matches(FOOTER_MARKERS, line.strip())), None)
+    story = next(
+        (i for i, line in enumerate(lines) if line and not _matches(FOOTER_MARKERS, line.strip())),
+        None,
+    )
     for i in range(start, len(lines)):
         if story is not None and i > story and _matches(FOOTER_MARKERS, lines[i].strip()):
             return lines[:i]
@@ -132,7 +172,7 @@ def clean_text(text: str) -> str:
     lines = [line for line in lines if not _matches(BOILERPLATE, line.strip())]
     lines = _cut_footer(lines)
     paragraphs, current = [], []
-    for line in lines + [""]:
+    for line in [*lines, ""]:
         if line:
             current.append(line)
         elif current:

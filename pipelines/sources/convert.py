@@ -19,13 +19,13 @@ from typing import Annotated, Any
 import typer
 from tqdm import tqdm
 
+from pipelines.core.document import StancePair, write_documents, write_pairs
+from pipelines.core.params import ParamsError, load_section
+from pipelines.core.stagelog import log, stage
 from pipelines.sources.corpora import CorpusError
 from pipelines.sources.corpora.emergent import load_emergent, remove_overlap
 from pipelines.sources.corpora.fnc1 import load_fnc1
 from pipelines.sources.corpora.polnear import SPLITS, PolnearReport, load_polnear
-from pipelines.core.document import StancePair, write_documents, write_pairs
-from pipelines.core.params import ParamsError, load_section
-from pipelines.core.stagelog import log, stage
 
 PAIR_SPLITS: tuple[str, ...] = ("train", "test")
 
@@ -92,9 +92,7 @@ def convert_polnear(
     result.update(
         span_problem_rate=rate,
         span_problems=[asdict(p) | {"message": str(p)} for p in totals.problems],
-        argument_problems=[
-            asdict(p) | {"message": str(p)} for p in totals.argument_problems
-        ],
+        argument_problems=[asdict(p) | {"message": str(p)} for p in totals.argument_problems],
         ignored_roles=dict(totals.ignored_roles),
         annotator_notes_ignored=totals.notes,
         merged_duplicate_spans=totals.merged_duplicates,
@@ -161,9 +159,7 @@ def convert(raw: Path, out: Path, params: ConvertParams) -> dict[str, Any]:
         "polnear": convert_polnear(
             raw / "polnear", out, params.polnear_splits, params.max_span_problem_rate
         ),
-        "pairs": convert_pairs(
-            raw, out, {k: list(v) for k, v in params.emergent_dedup.items()}
-        ),
+        "pairs": convert_pairs(raw, out, {k: list(v) for k, v in params.emergent_dedup.items()}),
     }
     out.mkdir(parents=True, exist_ok=True)
     _write_json(out / "report.json", report)
@@ -183,14 +179,12 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
 def command(
     raw: Annotated[
         Path,
-        typer.Argument(
-            help="Fetched corpora, e.g. data/raw (polnear/, fnc1/, emergent/)."
-        ),
+        typer.Argument(help="Fetched corpora, e.g. data/raw (polnear/, fnc1/, emergent/)."),
     ],
     out: Annotated[Path, typer.Argument(help="Output folder, e.g. data/imported.")],
-    params: Annotated[
-        Path, typer.Option(help="Parameters file (section 'convert').")
-    ] = Path("params.yaml"),
+    params: Annotated[Path, typer.Option(help="Parameters file (section 'convert').")] = Path(
+        "params.yaml"
+    ),
 ) -> None:
     """Import PolNeAR (gold documents), FNC-1 and Emergent (stance pairs) into the document model."""
     p = load_section(ConvertParams, "convert", params)

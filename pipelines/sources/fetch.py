@@ -53,7 +53,9 @@ class FetchParams:
     def validate(self) -> None:
         unknown = sorted(set(self.corpora) - set(load_manifest()))
         if unknown or not self.corpora:
-            raise ParamsError(f"fetch.corpora: unknown {unknown} (known: {sorted(load_manifest())})")
+            raise ParamsError(
+                f"fetch.corpora: unknown {unknown} (known: {sorted(load_manifest())})"
+            )
         if self.connect_timeout_s <= 0 or self.read_timeout_s <= 0:
             raise ParamsError("fetch: timeouts must be > 0")
 
@@ -78,7 +80,9 @@ def _copy_verified(src: IO[bytes], dest: Path, expected: str, origin: str) -> in
             out.write(chunk)
             size += len(chunk)
     if digest.hexdigest() != expected:
-        raise FetchError(f"sha256 mismatch for {origin}: expected {expected}, got {digest.hexdigest()}")
+        raise FetchError(
+            f"sha256 mismatch for {origin}: expected {expected}, got {digest.hexdigest()}"
+        )
     return size
 
 
@@ -87,7 +91,9 @@ def _get(session: Any, url: str, params: FetchParams) -> Any:
     import requests
 
     try:
-        resp = session.get(url, stream=True, timeout=(params.connect_timeout_s, params.read_timeout_s))
+        resp = session.get(
+            url, stream=True, timeout=(params.connect_timeout_s, params.read_timeout_s)
+        )
     except (requests.ConnectionError, requests.Timeout) as e:
         raise FetchError(f"cannot download {url}: {e}. {NO_NETWORK_HINT}") from e
     if resp.status_code != 200:
@@ -96,7 +102,9 @@ def _get(session: Any, url: str, params: FetchParams) -> Any:
     return resp
 
 
-def _fetch_corpus(name: str, spec: dict[str, Any], tmp: Path, mirror: Path | None, params: FetchParams) -> int:
+def _fetch_corpus(
+    name: str, spec: dict[str, Any], tmp: Path, mirror: Path | None, params: FetchParams
+) -> int:
     """Put one corpus's verified files under ``tmp/<dest>/``; return the bytes written."""
     files: dict[str, str] = spec["files"]
     dest = tmp / spec["dest"]
@@ -131,7 +139,9 @@ def _fetch_corpus(name: str, spec: dict[str, Any], tmp: Path, mirror: Path | Non
                     assert src is not None  # isfile() members always have data
                     total += _copy_verified(src, dest / rel, todo.pop(rel), f"{url}:{rel}")
         if todo:
-            raise FetchError(f"{url}: {len(todo)} manifest files not in the archive, e.g. {sorted(todo)[:3]}")
+            raise FetchError(
+                f"{url}: {len(todo)} manifest files not in the archive, e.g. {sorted(todo)[:3]}"
+            )
         return total
 
 
@@ -188,7 +198,9 @@ def mirror_from_env() -> Path | None:
 
 def command(
     out: Annotated[Path, typer.Argument(help="Output folder, e.g. data/raw (replaced whole).")],
-    params: Annotated[Path, typer.Option(help="Parameters file (section 'fetch').")] = Path("params.yaml"),
+    params: Annotated[Path, typer.Option(help="Parameters file (section 'fetch').")] = Path(
+        "params.yaml"
+    ),
 ) -> None:
     """Download (or copy from $CLAIMTRACE_DATA_MIRROR) the public corpora and verify their sha256."""
     p = load_section(FetchParams, "fetch", params)

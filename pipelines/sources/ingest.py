@@ -19,10 +19,10 @@ from typing import Annotated
 import typer
 from tqdm import tqdm
 
-from pipelines.sources.cleaning import clean_text
 from pipelines.core.document import Article, write_articles
 from pipelines.core.params import ParamsError, load_section
 from pipelines.core.stagelog import log, stage
+from pipelines.sources.cleaning import clean_text
 
 SUFFIXES = (".txt", ".html", ".htm", ".jsonl")
 META_FIELDS = ("title", "publisher", "date", "url")
@@ -40,7 +40,9 @@ class IngestParams:
 
     def validate(self) -> None:
         if not self.inputs or self.min_chars < 1:
-            raise ParamsError("ingest: inputs must list at least one folder and min_chars must be >= 1")
+            raise ParamsError(
+                "ingest: inputs must list at least one folder and min_chars must be >= 1"
+            )
 
 
 @dataclass
@@ -61,12 +63,16 @@ def input_files(inputs: tuple[str, ...]) -> list[Path]:
             files.append(root)
         elif root.is_dir():
             files += sorted(
-                p for p in root.rglob("*")
-                if p.is_file() and p.suffix.lower() in SUFFIXES
+                p
+                for p in root.rglob("*")
+                if p.is_file()
+                and p.suffix.lower() in SUFFIXES
                 and not any(part.startswith(".") for part in p.relative_to(root).parts)
             )
         else:
-            raise FileNotFoundError(f"ingest input {name!r} does not exist (see ingest.inputs in params.yaml)")
+            raise FileNotFoundError(
+                f"ingest input {name!r} does not exist (see ingest.inputs in params.yaml)"
+            )
     return files
 
 
@@ -78,7 +84,9 @@ def decode(data: bytes) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        raise Skip(f"not UTF-8 text (undecodable byte at offset {e.start}); re-save it as UTF-8") from None
+        raise Skip(
+            f"not UTF-8 text (undecodable byte at offset {e.start}); re-save it as UTF-8"
+        ) from None
 
 
 def _checked(text: str, meta: Meta) -> tuple[str, Meta]:
@@ -102,7 +110,11 @@ def read_html(page: str) -> tuple[str, Meta]:
     doc = trafilatura.bare_extraction(
         page, favor_precision=True, include_comments=False, include_tables=False, with_metadata=True
     )
-    text = "\n\n".join(line.strip() for line in (doc.text or "").split("\n") if line.strip()) if doc else ""
+    text = (
+        "\n\n".join(line.strip() for line in (doc.text or "").split("\n") if line.strip())
+        if doc
+        else ""
+    )
     if not text:
         raise Skip("no article text found in the HTML page")
     return text, {"title": doc.title, "publisher": doc.sitename, "date": doc.date, "url": doc.url}
@@ -171,11 +183,18 @@ def ingest(inputs: tuple[str, ...], min_chars: int) -> IngestResult:
                 if len(text) < min_chars:
                     short = f"{len(text)} characters after cleaning, fewer than ingest.min_chars={min_chars}"
                     html = path.suffix.lower() in (".html", ".htm")
-                    skip(where, f"no article text found in the HTML page ({short})" if html else short)
+                    skip(
+                        where,
+                        f"no article text found in the HTML page ({short})" if html else short,
+                    )
                     continue
                 article = Article.from_text(text, **item[1])
                 if article.id in seen:
-                    log.info("%s: duplicate of an earlier article (%s); the first is kept", where, article.id)
+                    log.info(
+                        "%s: duplicate of an earlier article (%s); the first is kept",
+                        where,
+                        article.id,
+                    )
                     counts["duplicates"] += 1
                     continue
                 seen.add(article.id)
@@ -198,8 +217,12 @@ def run(output: Path, params: IngestParams) -> IngestResult:
 
 
 def command(
-    output: Annotated[Path, typer.Argument(help="Output JSONL of articles, e.g. data/corpus/articles.jsonl.")],
-    params: Annotated[Path, typer.Option(help="Parameters file (section 'ingest').")] = Path("params.yaml"),
+    output: Annotated[
+        Path, typer.Argument(help="Output JSONL of articles, e.g. data/corpus/articles.jsonl.")
+    ],
+    params: Annotated[Path, typer.Option(help="Parameters file (section 'ingest').")] = Path(
+        "params.yaml"
+    ),
 ) -> None:
     """Read news articles (.txt, .html, .jsonl) from ingest.inputs, clean and de-duplicate them."""
     run(output, load_section(IngestParams, "ingest", params))

@@ -38,9 +38,17 @@ from typing import Annotated, Any
 
 import typer
 
-from pipelines.core.document import LABELS, STANCES, AnnotationSet, Document, Relation, Span, read_documents
-from pipelines.core.stagelog import log, stage
+from pipelines.core.document import (
+    LABELS,
+    STANCES,
+    AnnotationSet,
+    Document,
+    Relation,
+    Span,
+    read_documents,
+)
 from pipelines.core.scoring import span_scores
+from pipelines.core.stagelog import log, stage
 
 ADJUDICATED_PREFIX = "adjudicated:"
 RULES = ("majority", "reviewer")
@@ -110,7 +118,11 @@ def stance_units(doc: Document) -> list[dict[str, str]]:
                 if name in unit:
                     continue
                 score = max(
-                    (_overlap(src, s) + _overlap(claim, c) if _overlap(src, s) and _overlap(claim, c) else 0)
+                    (
+                        _overlap(src, s) + _overlap(claim, c)
+                        if _overlap(src, s) and _overlap(claim, c)
+                        else 0
+                    )
                     for s, c, _ in unit.values()
                 )
                 if score:
@@ -149,7 +161,9 @@ def _alpha(units: Sequence[dict[str, str]], annotators: Sequence[str]) -> float 
         for name, stance in unit.items():
             data[annotators.index(name), j] = STANCES.index(stance)
     value = float(
-        krippendorff.alpha(reliability_data=data, level_of_measurement="nominal", value_domain=range(len(STANCES)))
+        krippendorff.alpha(
+            reliability_data=data, level_of_measurement="nominal", value_domain=range(len(STANCES))
+        )
     )
     return None if math.isnan(value) else value
 
@@ -188,7 +202,9 @@ def report(documents: Iterable[Document]) -> dict[str, Any]:
     return out
 
 
-def _span_agreement(compared: list[tuple[Document, dict[str, AnnotationSet]]], annotators: list[str]) -> dict[str, Any]:
+def _span_agreement(
+    compared: list[tuple[Document, dict[str, AnnotationSet]]], annotators: list[str]
+) -> dict[str, Any]:
     pairs = []
     for a, b in itertools.combinations(annotators, 2):
         docs = [
@@ -208,7 +224,9 @@ def _span_agreement(compared: list[tuple[Document, dict[str, AnnotationSet]]], a
             per_label = scores[mode]["per_label"]
             # neither annotator used the label: F1 is undefined, not 0
             entry[mode] = {
-                label: per_label[label]["f1"] if per_label[label]["pred"] + per_label[label]["gold"] else None
+                label: per_label[label]["f1"]
+                if per_label[label]["pred"] + per_label[label]["gold"]
+                else None
                 for label in LABELS
             }
         pairs.append(entry)
@@ -216,7 +234,10 @@ def _span_agreement(compared: list[tuple[Document, dict[str, AnnotationSet]]], a
     return {
         "definition": "F1 per label between annotator pairs (pooled over shared documents), mean over pairs; "
         "exact = same label/start/end after trimming edge whitespace; overlap = token-level",
-        **{mode: {label: _mean(p[mode][label] for p in pairs) for label in LABELS} for mode in ("exact", "overlap")},
+        **{
+            mode: {label: _mean(p[mode][label] for p in pairs) for label in LABELS}
+            for mode in ("exact", "overlap")
+        },
         "spans": {label: counts[label] for label in LABELS},
         "pairs": pairs,
     }
@@ -256,7 +277,9 @@ def _stance_agreement(
 # --- adjudication ------------------------------------------------------------------------------
 
 
-def adjudicate(document: Document, rule: str = "majority", reviewer: str | None = None) -> AnnotationSet:
+def adjudicate(
+    document: Document, rule: str = "majority", reviewer: str | None = None
+) -> AnnotationSet:
     """One gold set for ``document`` from its annotators; the inputs are left untouched.
 
     ``majority``: a span is kept when more than half of the annotators have it (same label,
@@ -279,7 +302,9 @@ def adjudicate(document: Document, rule: str = "majority", reviewer: str | None 
         spans, relations, how = chosen.spans, chosen.relations, f"reviewer {reviewer}"
     else:
         spans, relations = _majority(document, sets, reviewer)
-        how = "majority" + (f" (reviewer {reviewer} did not annotate this document)" if rule == "reviewer" else "")
+        how = "majority" + (
+            f" (reviewer {reviewer} did not annotate this document)" if rule == "reviewer" else ""
+        )
     return AnnotationSet(
         annotator=ADJUDICATED_PREFIX + rule,
         provenance="gold",
@@ -301,16 +326,23 @@ def _majority(
         span_votes.update(set(spans.values()))
         for rel in ann.relations:
             rel_votes.setdefault((spans[rel.source], spans[rel.claim]), {}).setdefault(name, rel)
-    kept = sorted((k for k, n in span_votes.items() if n > quorum), key=lambda k: (k[1], k[2], k[0]))
+    kept = sorted(
+        (k for k, n in span_votes.items() if n > quorum), key=lambda k: (k[1], k[2], k[0])
+    )
     ids = {k: f"adj-{k[0]}-{k[1]}-{k[2]}" for k in kept}
     spans = tuple(Span(ids[k], k[0], k[1], k[2], text[k[1] : k[2]]) for k in kept)
     relations = []
     for (src, claim), votes in sorted(rel_votes.items(), key=lambda kv: (kv[0][1][1], kv[0][0][1])):
         if len(votes) <= quorum:  # else both ends are kept too: every voter has both spans
             continue
-        stance = _vote([r.stance for r in votes.values()], votes[reviewer].stance if reviewer in votes else None)
+        stance = _vote(
+            [r.stance for r in votes.values()],
+            votes[reviewer].stance if reviewer in votes else None,
+        )
         cues = {r.cue for r in votes.values() if r.stance == stance}
-        relations.append(Relation(ids[src], ids[claim], stance, cue=cues.pop() if len(cues) == 1 else None))
+        relations.append(
+            Relation(ids[src], ids[claim], stance, cue=cues.pop() if len(cues) == 1 else None)
+        )
     return spans, tuple(relations)
 
 
@@ -340,10 +372,12 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
 
 
 def command(
-    annotations: Annotated[Path, typer.Argument(help="Documents JSONL exported by `studio pull`.")] = Path(
-        "data/annotations/export/annotations.jsonl"
+    annotations: Annotated[
+        Path, typer.Argument(help="Documents JSONL exported by `studio pull`.")
+    ] = Path("data/annotations/export/annotations.jsonl"),
+    out: Annotated[Path, typer.Argument(help="Agreement metrics JSON.")] = Path(
+        "metrics/agreement.json"
     ),
-    out: Annotated[Path, typer.Argument(help="Agreement metrics JSON.")] = Path("metrics/agreement.json"),
 ) -> None:
     """Inter-annotator agreement (span F1, stance kappa/alpha) of the gold annotations."""
     with stage("agreement") as counts:
@@ -351,7 +385,10 @@ def command(
             if annotations.exists():
                 result = report(read_documents(annotations))
             else:
-                log.warning("%s not found: no annotations pulled yet (run `claimtrace studio pull`)", annotations)
+                log.warning(
+                    "%s not found: no annotations pulled yet (run `claimtrace studio pull`)",
+                    annotations,
+                )
                 result = report([])
         except ValueError as e:  # AgreementError, DocumentError, bad JSON: all name the culprit
             log.error("%s: %s", annotations, e)

@@ -16,9 +16,14 @@ from pipelines.core.stagelog import stage
 from pipelines.studio import server as srv
 from pipelines.studio.server import StudioError
 
-app = typer.Typer(help="Label Studio: start a local server, push articles, pull annotations.", no_args_is_help=True)
+app = typer.Typer(
+    help="Label Studio: start a local server, push articles, pull annotations.",
+    no_args_is_help=True,
+)
 
-DataDir = Annotated[Path, typer.Option(help="Label Studio data dir (SQLite, uploads, pidfile, log).")]
+DataDir = Annotated[
+    Path, typer.Option(help="Label Studio data dir (SQLite, uploads, pidfile, log).")
+]
 Project = Annotated[str, typer.Option(help="Project title (created if missing).")]
 
 
@@ -31,7 +36,9 @@ def _fail(e: Exception) -> typer.Exit:
 def up(
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = srv.DEFAULT_PORT,
     data_dir: DataDir = srv.DEFAULT_DATA_DIR,
-    timeout: Annotated[float, typer.Option(help="Seconds to wait for the API (first start runs migrations).")] = 300,
+    timeout: Annotated[
+        float, typer.Option(help="Seconds to wait for the API (first start runs migrations).")
+    ] = 300,
 ) -> None:
     """Start Label Studio in the background and wait until its API answers."""
     running = srv.read_pidfile(data_dir)
@@ -93,7 +100,9 @@ def push(
         "data/corpus/articles.jsonl"
     ),
     project: Project = "claimtrace",
-    predictions: Annotated[str, typer.Option(help="Pre-annotations: rules, model or none.")] = "rules",
+    predictions: Annotated[
+        str, typer.Option(help="Pre-annotations: rules, model or none.")
+    ] = "rules",
     batch_size: Annotated[int, typer.Option(help="Tasks per import request.")] = 500,
     data_dir: DataDir = srv.DEFAULT_DATA_DIR,
 ) -> None:
@@ -102,7 +111,9 @@ def push(
     from pipelines.studio.sync import push as do_push
 
     if not articles.exists():
-        raise _fail(FileNotFoundError(f"{articles} not found: run `dvc repro ingest` or pass --articles"))
+        raise _fail(
+            FileNotFoundError(f"{articles} not found: run `dvc repro ingest` or pass --articles")
+        )
     with stage("studio push") as counts:
         try:
             predictor = None if predictions == "none" else get_predictor(predictions)
@@ -122,10 +133,15 @@ def push(
 @app.command()
 def pull(
     out: Annotated[
-        Path, typer.Option(help="Output folder (annotations.jsonl, stale.jsonl, skipped.jsonl, report.json).")
+        Path,
+        typer.Option(
+            help="Output folder (annotations.jsonl, stale.jsonl, skipped.jsonl, report.json)."
+        ),
     ] = Path("data/annotations/export"),
     project: Project = "claimtrace",
-    dvc_add: Annotated[bool, typer.Option(help="Run `dvc add` on the output folder (inside a DVC repo).")] = True,
+    dvc_add: Annotated[
+        bool, typer.Option(help="Run `dvc add` on the output folder (inside a DVC repo).")
+    ] = True,
     data_dir: DataDir = srv.DEFAULT_DATA_DIR,
 ) -> None:
     """Export the project (full JSON, with relations) and write its annotations as Documents."""
@@ -138,23 +154,36 @@ def pull(
             result = do_pull(connect(*srv.connection(data_dir)), project)
         except StudioError as e:
             raise _fail(e) from e
-        report = {"project": project, "counts": dict(result.stats.counts), "skipped": result.stats.skipped}
+        report = {
+            "project": project,
+            "counts": dict(result.stats.counts),
+            "skipped": result.stats.skipped,
+        }
         out.mkdir(parents=True, exist_ok=True)
         errors_path = out / "pull-errors.json"
         if result.errors:
             # the previous pull's files stay as they were: a partial export is never written
-            errors_path.write_text(json.dumps({**report, "errors": result.errors}, indent=2) + "\n", encoding="utf-8")
-            typer.echo(f"error: {len(result.errors)} annotation(s) cannot be converted; nothing written", err=True)
+            errors_path.write_text(
+                json.dumps({**report, "errors": result.errors}, indent=2) + "\n", encoding="utf-8"
+            )
+            typer.echo(
+                f"error: {len(result.errors)} annotation(s) cannot be converted; nothing written",
+                err=True,
+            )
             for e in result.errors[:20]:
                 typer.echo(f"  {e}", err=True)
-            typer.echo(f"fix them in Label Studio and pull again (all errors: {errors_path})", err=True)
+            typer.echo(
+                f"fix them in Label Studio and pull again (all errors: {errors_path})", err=True
+            )
             raise typer.Exit(code=1)
         errors_path.unlink(missing_ok=True)
         write_documents(out / "annotations.jsonl", result.documents)
         write_documents(out / "stale.jsonl", result.stale)
         write_jsonl(out / "skipped.jsonl", result.stats.skipped)
         report["seconds"] = round(time.perf_counter() - t0, 2)
-        (out / "report.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        (out / "report.json").write_text(
+            json.dumps(report, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+        )
         counts.update(result.stats.counts)
         root = _dvc_root(out) if dvc_add else None
         if root is not None:

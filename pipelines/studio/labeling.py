@@ -10,7 +10,11 @@ from __future__ import annotations
 from pipelines.core.document import LABELS, STANCES
 
 LABEL_COLOURS: dict[str, str] = {"Claim": "#1f77b4", "Source": "#2ca02c", "Denial": "#d62728"}
-RELATION_COLOURS: dict[str, str] = {"asserts": "#2ca02c", "denies": "#d62728", "unconfirmed": "#ff7f0e"}
+RELATION_COLOURS: dict[str, str] = {
+    "asserts": "#2ca02c",
+    "denies": "#d62728",
+    "unconfirmed": "#ff7f0e",
+}
 
 # names used in the Label Studio result JSON (``from_name`` / ``to_name``)
 LABELS_NAME = "label"
@@ -20,8 +24,12 @@ assert set(LABEL_COLOURS) == set(LABELS) and set(RELATION_COLOURS) == set(STANCE
 
 
 def label_config() -> str:
-    labels = "\n".join(f'    <Label value="{lab}" background="{LABEL_COLOURS[lab]}"/>' for lab in LABELS)
-    relations = "\n".join(f'    <Relation value="{st}" background="{RELATION_COLOURS[st]}"/>' for st in STANCES)
+    labels = "\n".join(
+        f'    <Label value="{lab}" background="{LABEL_COLOURS[lab]}"/>' for lab in LABELS
+    )
+    relations = "\n".join(
+        f'    <Relation value="{st}" background="{RELATION_COLOURS[st]}"/>' for st in STANCES
+    )
     return f"""<View>
   <Header value="Mark Sources, Claims and Denials; link each Source to its Claim and label the link with a stance."/>
   <Relations>

@@ -18,8 +18,8 @@ import httpx
 
 from pipelines.core.document import AnnotationSet, Article, Document, DocumentError, validate
 from pipelines.studio import labeling
-from pipelines.studio.tasks import PullStats, article_to_task, content_hash, task_to_document
 from pipelines.studio.server import StudioError, mask
+from pipelines.studio.tasks import PullStats, article_to_task, content_hash, task_to_document
 
 if TYPE_CHECKING:
     from label_studio_sdk import LabelStudio
@@ -58,7 +58,9 @@ PREDICTORS: dict[str, str] = {"rules": "pipelines.models.rules", "model": "pipel
 
 def get_predictor(name: str) -> Predictor:
     if name not in PREDICTORS:
-        raise StudioError(f"unknown predictor {name!r}; choose one of {sorted(PREDICTORS)} or 'none'")
+        raise StudioError(
+            f"unknown predictor {name!r}; choose one of {sorted(PREDICTORS)} or 'none'"
+        )
     try:
         module = importlib.import_module(PREDICTORS[name])
     except ImportError as e:
@@ -68,7 +70,9 @@ def get_predictor(name: str) -> Predictor:
     if hasattr(module, "predictor"):
         return module.predictor()
     if hasattr(module, "annotate"):
-        return ModulePredictor(name=name, version=str(getattr(module, "VERSION", "0")), annotate=module.annotate)
+        return ModulePredictor(
+            name=name, version=str(getattr(module, "VERSION", "0")), annotate=module.annotate
+        )
     raise StudioError(f"{PREDICTORS[name]} has neither predictor() nor annotate(article)")
 
 
@@ -118,7 +122,9 @@ def _call(what: str, fn: Callable[[], T]) -> T:
     try:
         return fn()
     except ApiError as e:
-        raise StudioError(f"{what}: Label Studio answered HTTP {e.status_code}: {str(e.body)[:500]}") from e
+        raise StudioError(
+            f"{what}: Label Studio answered HTTP {e.status_code}: {str(e.body)[:500]}"
+        ) from e
     except httpx.TransportError as e:
         raise StudioError(
             f"{what}: lost the connection to Label Studio ({type(e).__name__}: {e}); "
@@ -131,7 +137,11 @@ def _call(what: str, fn: Callable[[], T]) -> T:
 
 def ensure_project(client: LabelStudio, title: str) -> tuple[int, bool]:
     """Project id by title (created with our config and instructions, or updated to them)."""
-    found = [p for p in _call("listing projects", lambda: list(client.projects.list(title=title))) if p.title == title]
+    found = [
+        p
+        for p in _call("listing projects", lambda: list(client.projects.list(title=title)))
+        if p.title == title
+    ]
     if len(found) > 1:
         raise StudioError(
             f"{len(found)} projects are titled {title!r} (ids {[p.id for p in found]}); rename all but one"
@@ -142,7 +152,9 @@ def ensure_project(client: LabelStudio, title: str) -> tuple[int, bool]:
         "show_instruction": True,
     }
     if not found:
-        project = _call("creating the project", lambda: client.projects.create(title=title, **wanted))
+        project = _call(
+            "creating the project", lambda: client.projects.create(title=title, **wanted)
+        )
         return project.id, True
     project = found[0]
     current = _call("reading the project", lambda: client.projects.get(project.id))
@@ -152,15 +164,23 @@ def ensure_project(client: LabelStudio, title: str) -> tuple[int, bool]:
 
 
 def find_project(client: LabelStudio, title: str) -> int:
-    found = [p for p in _call("listing projects", lambda: list(client.projects.list(title=title))) if p.title == title]
+    found = [
+        p
+        for p in _call("listing projects", lambda: list(client.projects.list(title=title)))
+        if p.title == title
+    ]
     if len(found) != 1:
-        raise StudioError(f"expected one project titled {title!r}, found {len(found)}; check --project")
+        raise StudioError(
+            f"expected one project titled {title!r}, found {len(found)}; check --project"
+        )
     return found[0].id
 
 
 def existing_tasks(client: LabelStudio, project_id: int) -> list[dict[str, Any]]:
     """Every task's id and data, listed once (paged; ``include`` halves the server's work)."""
-    pager = client.tasks.list(project=project_id, fields="task_only", include="id,data", page_size=1000)
+    pager = client.tasks.list(
+        project=project_id, fields="task_only", include="id,data", page_size=1000
+    )
     return _call("listing tasks", lambda: [{"id": t.id, "data": t.data or {}} for t in pager])
 
 
@@ -181,7 +201,9 @@ class PushPlan:
 def plan_push(articles: Iterable[Article], tasks: Sequence[dict[str, Any]]) -> PushPlan:
     """Decide what to import, from the task data alone (pure)."""
     known: set[str] = set()
-    live: dict[str, dict[int, str]] = defaultdict(dict)  # article id -> {task id: content hash}, stale ones left out
+    live: dict[str, dict[int, str]] = defaultdict(
+        dict
+    )  # article id -> {task id: content hash}, stale ones left out
     for task in tasks:
         data = task["data"]
         if "article_id" not in data:
@@ -240,7 +262,9 @@ def push(
                 try:
                     validate(Document(article, (ann,)))
                 except DocumentError as e:
-                    raise StudioError(f"predictor {predictor.name!r} produced an invalid annotation: {e}") from e
+                    raise StudioError(
+                        f"predictor {predictor.name!r} produced an invalid annotation: {e}"
+                    ) from e
                 preds = ((ann, ann.model_version or f"{predictor.name}-{predictor.version}"),)
                 predictions += 1
             tasks.append(article_to_task(article, preds))
@@ -255,8 +279,12 @@ def push(
                 request_options={"timeout": IMPORT_TIMEOUT_S, "max_retries": 0},
             ),
         )
-        if response.task_count is not None and response.task_count != len(batch):  # None: async (Enterprise)
-            raise StudioError(f"Label Studio imported {response.task_count} of {len(batch)} tasks; rerun push")
+        if response.task_count is not None and response.task_count != len(
+            batch
+        ):  # None: async (Enterprise)
+            raise StudioError(
+                f"Label Studio imported {response.task_count} of {len(batch)} tasks; rerun push"
+            )
         imported += len(batch)
         bar.update(len(batch))
     bar.close()
@@ -264,8 +292,14 @@ def push(
         # keep the old task and its annotations; mark it so annotators skip it and pull sets it apart
         tid = str(task_id)
         task = _call("reading a changed task", lambda tid=tid: client.tasks.get(tid))  # type: ignore[misc]
-        data = {**(task.data or {}), "stale": f"article text changed; superseded by content_hash {new_hash}"}
-        _call("flagging a changed task", lambda tid=tid, data=data: client.tasks.update(tid, data=data))  # type: ignore[misc]
+        data = {
+            **(task.data or {}),
+            "stale": f"article text changed; superseded by content_hash {new_hash}",
+        }
+        _call(
+            "flagging a changed task",
+            lambda tid=tid, data=data: client.tasks.update(tid, data=data),
+        )  # type: ignore[misc]
     return {
         "project_id": project_id,
         "project_created": created,
@@ -343,7 +377,9 @@ def tasks_to_documents(tasks: Iterable[dict[str, Any]], users: dict[int, str]) -
                 "of the same article; mark the outdated one stale (push does this) and pull again"
             )
             continue
-        merged[doc.article.id] = Document(doc.article, (prev.annotations if prev else ()) + doc.annotations)
+        merged[doc.article.id] = Document(
+            doc.article, (prev.annotations if prev else ()) + doc.annotations
+        )
     stats.counts["documents"] = len(merged)
     return PullResult(list(merged.values()), stale, stats, errors)
 

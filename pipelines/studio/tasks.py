@@ -53,7 +53,9 @@ def utf16_to_codepoint(text: str, unit_index: int) -> int:
             return i
         units += 2 if ord(ch) > 0xFFFF else 1
         if units > unit_index:
-            raise ValueError(f"UTF-16 offset {unit_index} falls inside the surrogate pair of character {i}")
+            raise ValueError(
+                f"UTF-16 offset {unit_index} falls inside the surrogate pair of character {i}"
+            )
     if units == unit_index:
         return len(text)
     raise ValueError(f"UTF-16 offset {unit_index} is past the end of the text ({units} units)")
@@ -83,7 +85,9 @@ def content_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
-def annotation_to_result(text: str, ann: AnnotationSet, unit: OffsetUnit = LS_OFFSET_UNIT) -> list[dict[str, Any]]:
+def annotation_to_result(
+    text: str, ann: AnnotationSet, unit: OffsetUnit = LS_OFFSET_UNIT
+) -> list[dict[str, Any]]:
     """Spans -> ``labels`` regions, relations -> ``relation`` items (region ids = our span ids)."""
     result: list[dict[str, Any]] = []
     for span in ann.spans:
@@ -120,22 +124,33 @@ def prediction_json(
 ) -> dict[str, Any]:
     """A Label Studio prediction; its score is the mean span score (absent when no span has one)."""
     scores = [s.score for s in ann.spans if s.score is not None]
-    pred: dict[str, Any] = {"model_version": model_version, "result": annotation_to_result(text, ann, unit)}
+    pred: dict[str, Any] = {
+        "model_version": model_version,
+        "result": annotation_to_result(text, ann, unit),
+    }
     if scores:
         pred["score"] = sum(scores) / len(scores)
     return pred
 
 
 def article_to_task(
-    article: Article, predictions: tuple[tuple[AnnotationSet, str], ...] = (), unit: OffsetUnit = LS_OFFSET_UNIT
+    article: Article,
+    predictions: tuple[tuple[AnnotationSet, str], ...] = (),
+    unit: OffsetUnit = LS_OFFSET_UNIT,
 ) -> dict[str, Any]:
     """Task JSON for the import API; ``predictions`` pairs each AnnotationSet with its model_version."""
-    data: dict[str, Any] = {"text": article.text, "article_id": article.id, "content_hash": content_hash(article.text)}
+    data: dict[str, Any] = {
+        "text": article.text,
+        "article_id": article.id,
+        "content_hash": content_hash(article.text),
+    }
     for key in ARTICLE_KEYS:
         data[key] = getattr(article, key)
     task: dict[str, Any] = {"data": data}
     if predictions:
-        task["predictions"] = [prediction_json(article.text, ann, version, unit) for ann, version in predictions]
+        task["predictions"] = [
+            prediction_json(article.text, ann, version, unit) for ann, version in predictions
+        ]
     return task
 
 
@@ -154,13 +169,20 @@ class PullStats:
 # task or annotation is a DocumentError naming the task and annotation, never a crash (or a drop).
 
 _JSON_TYPES = {
-    dict: "an object", list: "an array", str: "a string", bool: "a boolean", int: "a number", float: "a number"
+    dict: "an object",
+    list: "an array",
+    str: "a string",
+    bool: "a boolean",
+    int: "a number",
+    float: "a number",
 }
 
 
 def _shape_error(doc_id: str, where: str, what: str, value: Any, expected: str) -> DocumentError:
     got = "null" if value is None else _JSON_TYPES.get(type(value), type(value).__name__)
-    return DocumentError(doc_id, f"{where}: {what} is {got}, expected {expected}; fix it in Label Studio")
+    return DocumentError(
+        doc_id, f"{where}: {what} is {got}, expected {expected}; fix it in Label Studio"
+    )
 
 
 def _object(value: Any, what: str, doc_id: str, where: str) -> dict[str, Any]:
@@ -192,7 +214,8 @@ def _text(value: Any, what: str, doc_id: str, where: str) -> str:
         value.encode("utf-8")
     except UnicodeEncodeError as e:
         raise DocumentError(
-            doc_id, f"{where}: {what} is not valid Unicode text (lone surrogate at offset {e.start})"
+            doc_id,
+            f"{where}: {what} is not valid Unicode text (lone surrogate at offset {e.start})",
         ) from None
     return value
 
@@ -226,7 +249,12 @@ def _where(task_id: Any, ann_id: Any) -> str:
 
 
 def region_to_span(
-    text: str, region: dict[str, Any], where: str, doc_id: str, stats: PullStats, unit: OffsetUnit = LS_OFFSET_UNIT
+    text: str,
+    region: dict[str, Any],
+    where: str,
+    doc_id: str,
+    stats: PullStats,
+    unit: OffsetUnit = LS_OFFSET_UNIT,
 ) -> Span:
     """One ``labels`` region -> Span; offsets converted once and checked against the region's text."""
     rid = _text(region.get("id"), "a region id", doc_id, where)
@@ -234,18 +262,27 @@ def region_to_span(
     value = _object(region.get("value", {}), "the region value", doc_id, here)
     labels = _array(value.get("labels"), "the region labels", doc_id, here)
     if len(labels) != 1 or labels[0] not in LABELS:
-        raise DocumentError(doc_id, f"{where}: region has labels {labels!r}, expected exactly one of {LABELS}", rid)
+        raise DocumentError(
+            doc_id, f"{where}: region has labels {labels!r}, expected exactly one of {LABELS}", rid
+        )
     raw_start, raw_end = value.get("start"), value.get("end")
     if any(isinstance(v, bool) or not isinstance(v, int) for v in (raw_start, raw_end)):
-        raise DocumentError(doc_id, f"{where}: region has non-integer offsets {raw_start!r}, {raw_end!r}", rid)
+        raise DocumentError(
+            doc_id, f"{where}: region has non-integer offsets {raw_start!r}, {raw_end!r}", rid
+        )
     want = _optional_text(value.get("text"), "the region text", doc_id, here)
     score = region.get("score")
-    if score is not None and (isinstance(score, bool) or not isinstance(score, int | float) or not math.isfinite(score)):
+    if score is not None and (
+        isinstance(score, bool) or not isinstance(score, int | float) or not math.isfinite(score)
+    ):
         raise DocumentError(doc_id, f"{where}: region score {score!r} is not a finite number", rid)
     tried = []
     for candidate in (unit, _other(unit)):
         try:
-            start, end = from_ls_offset(text, raw_start, candidate), from_ls_offset(text, raw_end, candidate)
+            start, end = (
+                from_ls_offset(text, raw_start, candidate),
+                from_ls_offset(text, raw_end, candidate),
+            )
         except ValueError as e:
             tried.append(f"{candidate}: {e}")
             continue
@@ -289,21 +326,27 @@ def result_to_annotation(
             spans.append(region_to_span(article.text, item, where, article.id, stats, unit))
         elif kind != "relation":
             raise DocumentError(
-                article.id, f"{where}: unexpected result item type {kind!r} from {item.get('from_name')!r}"
+                article.id,
+                f"{where}: unexpected result item type {kind!r} from {item.get('from_name')!r}",
             )
     by_id = {s.id: s for s in spans}
     for item in items:
         if item.get("type") != "relation":
             continue
-        a, b = (_text(item.get(k), f"relation {k}", article.id, where) for k in ("from_id", "to_id"))
+        a, b = (
+            _text(item.get(k), f"relation {k}", article.id, where) for k in ("from_id", "to_id")
+        )
         labels = _array(item.get("labels"), f"relation {a} -> {b} labels", article.id, where)
         if len(labels) != 1 or labels[0] not in STANCES:
             raise DocumentError(
-                article.id, f"{where}: relation {a} -> {b} has labels {labels!r}, expected exactly one of {STANCES}"
+                article.id,
+                f"{where}: relation {a} -> {b} has labels {labels!r}, expected exactly one of {STANCES}",
             )
         ends = (by_id.get(a), by_id.get(b))
         if None in ends:
-            raise DocumentError(article.id, f"{where}: relation {a} -> {b} names a region that does not exist")
+            raise DocumentError(
+                article.id, f"{where}: relation {a} -> {b} names a region that does not exist"
+            )
         kinds = (ends[0].label, ends[1].label)  # type: ignore[union-attr]
         if kinds == ("Claim", "Source"):
             # the link is drawn either way in the UI; its meaning is always Source -> Claim
@@ -339,7 +382,10 @@ def _completed_by(value: Any, doc_id: str, where: str) -> Any:
 def annotator_name(completed_by: Any, users: dict[int, str]) -> str:
     """E-mail of the annotating user (export gives an id or a user dict)."""
     if isinstance(completed_by, dict):
-        return str(completed_by.get("email") or users.get(completed_by.get("id"), f"user:{completed_by.get('id')}"))
+        return str(
+            completed_by.get("email")
+            or users.get(completed_by.get("id"), f"user:{completed_by.get('id')}")
+        )
     return users.get(completed_by, f"user:{completed_by}")
 
 
@@ -354,12 +400,20 @@ def task_to_document(
     article = task_article(task)
     task_where = f"task {task['id']}"
     sets = []
-    stats.counts["drafts_excluded"] += len(_array(task.get("drafts"), "drafts", article.id, task_where))
-    for i, annotation in enumerate(_array(task.get("annotations"), "annotations", article.id, task_where)):
+    stats.counts["drafts_excluded"] += len(
+        _array(task.get("drafts"), "drafts", article.id, task_where)
+    )
+    for i, annotation in enumerate(
+        _array(task.get("annotations"), "annotations", article.id, task_where)
+    ):
         nth = f"annotation {i + 1} of {len(task['annotations'])}"
         annotation = _object(annotation, nth, article.id, task_where)
-        where = _where(task["id"], _integer(annotation.get("id"), f"the id of {nth}", article.id, task_where))
-        annotator = annotator_name(_completed_by(annotation.get("completed_by"), article.id, where), users)
+        where = _where(
+            task["id"], _integer(annotation.get("id"), f"the id of {nth}", article.id, task_where)
+        )
+        annotator = annotator_name(
+            _completed_by(annotation.get("completed_by"), article.id, where), users
+        )
         cancelled = annotation.get("was_cancelled")
         if cancelled is not None and not isinstance(cancelled, bool):
             raise _shape_error(article.id, where, "was_cancelled", cancelled, "a boolean")

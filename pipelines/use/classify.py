@@ -69,7 +69,11 @@ def require_text(record: dict[str, Any], key: str) -> str:
 def require_id(record: dict[str, Any]) -> None:
     if "id" not in record:
         raise BadInput("missing field 'id'")
-    if isinstance(record["id"], bool) or not isinstance(record["id"], str | int) or record["id"] == "":
+    if (
+        isinstance(record["id"], bool)
+        or not isinstance(record["id"], str | int)
+        or record["id"] == ""
+    ):
         raise BadInput(f"field 'id' must be a non-empty string or an integer, got {record['id']!r}")
 
 
@@ -90,13 +94,17 @@ def classify_records(model: Any, batch: list[PairInput], batch_size: int) -> lis
 
     return [
         {**item.record, "stance": label, "scores": scores}
-        for item, (label, scores) in zip(batch, classify_pairs(model, batch, batch_size), strict=True)
+        for item, (label, scores) in zip(
+            batch, classify_pairs(model, batch, batch_size), strict=True
+        )
     ]
 
 
 # --- streaming ----------------------------------------------------------------------------------
 
-MAX_DEPTH = 100  # JSON nesting a line may have; deeper values would overflow the encoder's stack on output
+MAX_DEPTH = (
+    100  # JSON nesting a line may have; deeper values would overflow the encoder's stack on output
+)
 
 
 def check_tree(record: dict[str, Any]) -> None:
@@ -123,7 +131,9 @@ def check_tree(record: dict[str, Any]) -> None:
                 try:
                     key.encode("utf-8")
                 except UnicodeEncodeError:
-                    raise BadInput(f"a key in {path or 'the line'!r} is not valid Unicode text (lone surrogate)") from None
+                    raise BadInput(
+                        f"a key in {path or 'the line'!r} is not valid Unicode text (lone surrogate)"
+                    ) from None
                 stack.append((sub, item, depth + 1))
         elif isinstance(value, list):
             stack.extend((f"{path}[{i}]", item, depth + 1) for i, item in enumerate(value))
@@ -136,7 +146,14 @@ class StreamCounts:
     skipped: int = 0
 
 
-def _records(f: IO[bytes], path: Path, counts: StreamCounts, strict: bool, parse: Callable[[dict[str, Any]], T], bar: Any) -> Iterator[T]:
+def _records(
+    f: IO[bytes],
+    path: Path,
+    counts: StreamCounts,
+    strict: bool,
+    parse: Callable[[dict[str, Any]], T],
+    bar: Any,
+) -> Iterator[T]:
     """Parsed input items; a bad line is logged and skipped, or raises :class:`InputError`."""
     for lineno, raw in enumerate(f, 1):
         bar.update(len(raw))
@@ -160,7 +177,9 @@ def _records(f: IO[bytes], path: Path, counts: StreamCounts, strict: bool, parse
         except BadInput as e:
             where = f"{path}:{lineno}: {e}"
             if strict:
-                raise InputError(f"{where} (--strict: stopped; fix the line or drop --strict to skip it)") from e
+                raise InputError(
+                    f"{where} (--strict: stopped; fix the line or drop --strict to skip it)"
+                ) from e
             counts.skipped += 1
             log.warning("%s; line skipped", where)
 
@@ -237,17 +256,31 @@ def run_stream(
         report.update(lines=counts.lines, written=counts.written, skipped=counts.skipped)
         report[f"{unit}_per_s"] = round(counts.written / seconds, 2) if seconds else 0.0
     if counts.skipped:
-        log.warning("%d of %d lines skipped (see the warnings above); --strict makes that an error", counts.skipped, counts.lines)
+        log.warning(
+            "%d of %d lines skipped (see the warnings above); --strict makes that an error",
+            counts.skipped,
+            counts.lines,
+        )
     return counts
 
 
 def command(
     input: Annotated[Path, typer.Argument(help="JSONL: {id, claim, context, source?} per line")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="JSONL to write (input + stance + scores)")],
-    model: Annotated[Path | None, typer.Option(help="stance model dir (default: params classify.model)")] = None,
-    batch_size: Annotated[int | None, typer.Option(help="pairs per model batch (default: params classify.batch_size)")] = None,
-    strict: Annotated[bool, typer.Option(help="fail on the first bad line instead of skipping it")] = False,
-    params: Annotated[Path, typer.Option(help="params file (section 'classify')")] = Path("params.yaml"),
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="JSONL to write (input + stance + scores)")
+    ],
+    model: Annotated[
+        Path | None, typer.Option(help="stance model dir (default: params classify.model)")
+    ] = None,
+    batch_size: Annotated[
+        int | None, typer.Option(help="pairs per model batch (default: params classify.batch_size)")
+    ] = None,
+    strict: Annotated[
+        bool, typer.Option(help="fail on the first bad line instead of skipping it")
+    ] = False,
+    params: Annotated[Path, typer.Option(help="params file (section 'classify')")] = Path(
+        "params.yaml"
+    ),
 ) -> None:
     """Classify the stance of each (claim, context, source) line: asserts, denies, unconfirmed or unrelated."""
     from pipelines.models.encoding import load_stance
@@ -256,8 +289,14 @@ def command(
     size = batch_size or p.batch_size
     loaded = load_stance(model or Path(p.model))
     run_stream(
-        "classify", "pairs", input, output, parse_pair,
-        lambda batch: classify_records(loaded, batch, size), size, strict,
+        "classify",
+        "pairs",
+        input,
+        output,
+        parse_pair,
+        lambda batch: classify_records(loaded, batch, size),
+        size,
+        strict,
     )
 
 

@@ -75,7 +75,9 @@ def read_json_files(folder: Path, what: str) -> dict[str, Any]:
         try:
             out[path.stem] = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as e:
-            raise CardError(f"{path}: not valid JSON ({e.msg}, line {e.lineno}); fix or delete it") from e
+            raise CardError(
+                f"{path}: not valid JSON ({e.msg}, line {e.lineno}); fix or delete it"
+            ) from e
     if not out:
         log.warning("no %s JSON files in %s: the card will say so", what, folder)
     return out
@@ -140,7 +142,9 @@ def model_entries(stem: str, data: Any, task: str) -> Iterator[tuple[str, Mappin
         if isinstance(value, Mapping) and isinstance(value.get("systems"), Mapping):
             ours = value["systems"].get(OUR_SYSTEM[task])
             if ours is None:
-                log.warning("metrics/%s.json [%s] has no %r system: skipped", stem, key, OUR_SYSTEM[task])
+                log.warning(
+                    "metrics/%s.json [%s] has no %r system: skipped", stem, key, OUR_SYSTEM[task]
+                )
             else:
                 yield key, ours
         elif isinstance(value, Mapping):
@@ -169,7 +173,11 @@ def eval_results(metrics: Mapping[str, Any], task: str) -> list[EvalResult]:
     results = []
     for stem, data in metrics.items():
         if metrics_task(stem) != task:
-            log.info("metrics/%s.json is not an evaluation of this %s model: not in model-index", stem, task)
+            log.info(
+                "metrics/%s.json is not an evaluation of this %s model: not in model-index",
+                stem,
+                task,
+            )
             continue
         for set_key, entry in model_entries(stem, data, task):
             dataset, split = split_dataset(set_key)
@@ -192,13 +200,17 @@ def eval_results(metrics: Mapping[str, Any], task: str) -> list[EvalResult]:
 
 def comparison(metrics: Mapping[str, Any], task: str) -> str:
     """evaluate's tables (this model beside baselines and anchors on the same items), if present."""
-    name, render = ("stance", stance_tables) if task == "text-classification" else ("spans", span_tables)
+    name, render = (
+        ("stance", stance_tables) if task == "text-classification" else ("spans", span_tables)
+    )
     if name not in metrics:
         return ""
     try:
         return "\n".join(render(metrics[name]))
     except (KeyError, TypeError, AttributeError) as e:
-        log.warning("metrics/%s.json does not have evaluate's layout (%r): no comparison table", name, e)
+        log.warning(
+            "metrics/%s.json does not have evaluate's layout (%r): no comparison table", name, e
+        )
         return ""
 
 
@@ -246,11 +258,16 @@ def model_card_text(inputs: CardInputs, results: list[EvalResult]) -> str:
 
     if results:
         rows = [
-            (r.dataset_name + (f" ({r.dataset_split})" if r.dataset_split else ""), r.metric_name or r.metric_type,
-             _fmt(r.metric_value))
+            (
+                r.dataset_name + (f" ({r.dataset_split})" if r.dataset_split else ""),
+                r.metric_name or r.metric_type,
+                _fmt(r.metric_value),
+            )
             for r in results
         ]
-        files = ", ".join(f"`metrics/{stem}.json`" for stem in inputs.metrics if metrics_task(stem) == inputs.task)
+        files = ", ".join(
+            f"`metrics/{stem}.json`" for stem in inputs.metrics if metrics_task(stem) == inputs.task
+        )
         evaluation = _table(rows, ("dataset", "metric", "value")) + (
             f"\n\nFrom {files}, written by the project's `evaluate` stage (scikit-learn); the same numbers are "
             "in this card's `model-index` metadata. They are self-reported, not verified by the Hub."
@@ -262,13 +279,18 @@ def model_card_text(inputs: CardInputs, results: list[EvalResult]) -> str:
                 f"systems' own published predictions.\n\n{table}"
             )
     else:
-        evaluation = "No evaluation metrics were found when this card was generated (no `metrics/*.json`)."
+        evaluation = (
+            "No evaluation metrics were found when this card was generated (no `metrics/*.json`)."
+        )
 
     training_parts = []
     for section, values in inputs.training.items():
         rows = [(".".join(p) or "value", _fmt(v)) for p, v in scalar_leaves(values)]
         training_parts.append(f"**{section}**\n\n" + _table(rows, ("key", "value")))
-    training = "\n\n".join(training_parts) or "No training parameters were found when this card was generated."
+    training = (
+        "\n\n".join(training_parts)
+        or "No training parameters were found when this card was generated."
+    )
 
     return f"""# {name}
 
@@ -295,7 +317,7 @@ suggestions for an annotator, not verdicts.
 
 ## Limitations
 
-- Small model ({size or 'MiniLM-L6, '}trained on CPU with few epochs): expect clearly lower accuracy
+- Small model ({size or "MiniLM-L6, "}trained on CPU with few epochs): expect clearly lower accuracy
   than large fine-tuned models; check the evaluation below before relying on it.
 - Trained on the corpora the `build_dataset` stage selects: FNC-1 headline/body pairs (2016-2017
   news, labels mapped from agree/disagree/discuss/unrelated; Emergent overlaps it) and PolNeAR
@@ -328,7 +350,10 @@ def model_card(inputs: CardInputs) -> ModelCard:
 
     results = eval_results(inputs.metrics, inputs.task)
     widget = (
-        [{"text": f"{WIDGET_CLAIM} [SEP] {context}", "example_title": title} for title, context in WIDGET_CONTEXTS]
+        [
+            {"text": f"{WIDGET_CLAIM} [SEP] {context}", "example_title": title}
+            for title, context in WIDGET_CONTEXTS
+        ]
         if inputs.task == "text-classification"
         else [{"text": TAGGER_WIDGET}]
     )
@@ -352,7 +377,9 @@ def arrow_splits(files: list[str]) -> list[str]:
     return sorted({f.split("/")[0] for f in files if f.endswith(".arrow") and f.count("/") == 1})
 
 
-def dataset_card(repo_id: str, files: list[str], tags: tuple[str, ...], details: str | None) -> DatasetCard:
+def dataset_card(
+    repo_id: str, files: list[str], tags: tuple[str, ...], details: str | None
+) -> DatasetCard:
     """A ``DatasetCard`` that states what the files are, how to load them and under which (missing)
     licence; ``details`` (build_dataset's own README: splits, label counts, provenance) is kept."""
     from huggingface_hub import DatasetCard, DatasetCardData
@@ -365,18 +392,25 @@ def dataset_card(repo_id: str, files: list[str], tags: tuple[str, ...], details:
         task_categories=["text-classification"],
         tags=list(tags),
         # save_to_disk's split folders are not a layout the Hub guesses: name them
-        configs=[{"config_name": "default", "data_files": [{"split": s, "path": f"{s}/*.arrow"} for s in splits]}]
+        configs=[
+            {
+                "config_name": "default",
+                "data_files": [{"split": s, "path": f"{s}/*.arrow"} for s in splits],
+            }
+        ]
         if splits
         else None,
     )
     listing = "\n".join(f"- `{f}`" for f in files)
-    demoted = "\n".join(f"#{line}" if line.startswith("#") else line for line in (details or "").splitlines())
+    demoted = "\n".join(
+        f"#{line}" if line.startswith("#") else line for line in (details or "").splitlines()
+    )
     extra = f"\n## Dataset details (from build_dataset)\n\n{demoted}\n" if details else ""
     return DatasetCard(f"""---
 {data.to_yaml()}
 ---
 
-# {repo_id.split('/')[-1]}
+# {repo_id.split("/")[-1]}
 
 Claim/context stance pairs (`asserts`, `denies`, `unconfirmed`, `unrelated`) built by the claimtrace
 pipeline (`build_dataset` stage) from FNC-1, Emergent, PolNeAR and the project's own annotations.

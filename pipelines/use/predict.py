@@ -21,9 +21,9 @@ from typing import Annotated, Any
 
 import typer
 
-from pipelines.use.classify import require_id, require_text, run_stream
 from pipelines.core.document import AnnotationSet, Article, Relation, Span
 from pipelines.core.params import ParamsError, load_section
+from pipelines.use.classify import require_id, require_text, run_stream
 
 _SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+['\"’”)\]]*|\n|$)")
 
@@ -38,7 +38,11 @@ class PredictParams:
     context_chars: int
 
     def validate(self) -> None:
-        if min(self.batch_size, self.articles_per_batch) < 1 or self.sentence_gap < 0 or self.context_chars < 100:
+        if (
+            min(self.batch_size, self.articles_per_batch) < 1
+            or self.sentence_gap < 0
+            or self.context_chars < 100
+        ):
             raise ParamsError(
                 "predict: batch_size and articles_per_batch must be >= 1, sentence_gap >= 0, context_chars >= 100"
             )
@@ -80,7 +84,9 @@ def sentence_range(starts: list[int], span: Span) -> tuple[int, int]:
     )
 
 
-def candidate_pairs(text: str, spans: list[Span], sentence_gap: int, context_chars: int) -> list[Candidate]:
+def candidate_pairs(
+    text: str, spans: list[Span], sentence_gap: int, context_chars: int
+) -> list[Candidate]:
     """Every (Source, Claim) at most ``sentence_gap`` sentences apart, with its marked context."""
     from pipelines.models.encoding import relation_context
 
@@ -94,7 +100,9 @@ def candidate_pairs(text: str, spans: list[Span], sentence_gap: int, context_cha
             (a0, a1), (b0, b1) = where[src.id], where[clm.id]
             if max(0, max(a0, b0) - min(a1, b1)) > sentence_gap:
                 continue
-            context = relation_context(text, (src.start, src.end), (clm.start, clm.end), context_chars)
+            context = relation_context(
+                text, (src.start, src.end), (clm.start, clm.end), context_chars
+            )
             out.append(Candidate(src.id, clm.id, clm.text.strip(), context, src.text.strip()))
     return out
 
@@ -106,7 +114,10 @@ def predict_records(
     from pipelines.models.encoding import classify_pairs, tag_text
 
     spans = [tag_text(tagger, item.text, p.batch_size) for item in batch]
-    candidates = [candidate_pairs(item.text, s, p.sentence_gap, p.context_chars) for item, s in zip(batch, spans)]
+    candidates = [
+        candidate_pairs(item.text, s, p.sentence_gap, p.context_chars)
+        for item, s in zip(batch, spans, strict=True)
+    ]
     flat = [c for cs in candidates for c in cs]
     labels = iter(classify_pairs(model, flat, p.batch_size) if flat else [])
     out = []
@@ -116,9 +127,16 @@ def predict_records(
             label, scores = next(labels)
             if label != "unrelated":
                 relations.append(
-                    {"source": cand.source_id, "claim": cand.claim_id, "stance": label, "score": scores[label]}
+                    {
+                        "source": cand.source_id,
+                        "claim": cand.claim_id,
+                        "stance": label,
+                        "score": scores[label],
+                    }
                 )
-        out.append({**item.record, "spans": [asdict(s) for s in article_spans], "relations": relations})
+        out.append(
+            {**item.record, "spans": [asdict(s) for s in article_spans], "relations": relations}
+        )
     return out
 
 
@@ -133,7 +151,10 @@ def _stance_context_chars(model_dir: Path, default: int) -> int:
 
 
 def load(
-    params: Path, tagger: Path | None = None, model: Path | None = None, batch_size: int | None = None
+    params: Path,
+    tagger: Path | None = None,
+    model: Path | None = None,
+    batch_size: int | None = None,
 ) -> tuple[PredictParams, Any, Any]:
     """The predict params (command-line overrides applied) and both loaded models."""
     from pipelines.models.encoding import load_stance, load_tagger
@@ -168,12 +189,17 @@ class ModelPredictor:
     name: str = "model"
 
     def annotate(self, article: Article) -> AnnotationSet:
-        (rec,) = predict_records(self.tagger, self.model, [ArticleInput({"id": article.id}, article.text)], self.params)
+        (rec,) = predict_records(
+            self.tagger, self.model, [ArticleInput({"id": article.id}, article.text)], self.params
+        )
         return AnnotationSet(
             annotator=self.name,
             provenance="prediction",
             spans=tuple(Span(**s) for s in rec["spans"]),
-            relations=tuple(Relation(r["source"], r["claim"], r["stance"], score=r["score"]) for r in rec["relations"]),
+            relations=tuple(
+                Relation(r["source"], r["claim"], r["stance"], score=r["score"])
+                for r in rec["relations"]
+            ),
             model_version=self.version,
         )
 
@@ -181,23 +207,43 @@ class ModelPredictor:
 def predictor(params: Path = Path("params.yaml")) -> ModelPredictor:
     """The studio push hook: loads the models named in params.yaml's ``predict`` section once."""
     p, tagger, model = load(params)
-    return ModelPredictor(tagger, model, p, f"claimtrace-{_weights_digest(Path(p.tagger), Path(p.model))}")
+    return ModelPredictor(
+        tagger, model, p, f"claimtrace-{_weights_digest(Path(p.tagger), Path(p.model))}"
+    )
 
 
 def command(
     input: Annotated[Path, typer.Argument(help="JSONL: {id, text} per line")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="JSONL to write (input + spans + relations)")],
-    tagger: Annotated[Path | None, typer.Option(help="span tagger dir (default: params predict.tagger)")] = None,
-    model: Annotated[Path | None, typer.Option(help="stance model dir (default: params predict.model)")] = None,
-    batch_size: Annotated[int | None, typer.Option(help="model batch size (default: params predict.batch_size)")] = None,
-    strict: Annotated[bool, typer.Option(help="fail on the first bad line instead of skipping it")] = False,
-    params: Annotated[Path, typer.Option(help="params file (section 'predict')")] = Path("params.yaml"),
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="JSONL to write (input + spans + relations)")
+    ],
+    tagger: Annotated[
+        Path | None, typer.Option(help="span tagger dir (default: params predict.tagger)")
+    ] = None,
+    model: Annotated[
+        Path | None, typer.Option(help="stance model dir (default: params predict.model)")
+    ] = None,
+    batch_size: Annotated[
+        int | None, typer.Option(help="model batch size (default: params predict.batch_size)")
+    ] = None,
+    strict: Annotated[
+        bool, typer.Option(help="fail on the first bad line instead of skipping it")
+    ] = False,
+    params: Annotated[Path, typer.Option(help="params file (section 'predict')")] = Path(
+        "params.yaml"
+    ),
 ) -> None:
     """Tag Claim/Source/Denial spans in each article and link Sources to Claims with a stance."""
     p, loaded_tagger, loaded_model = load(params, tagger, model, batch_size)
     run_stream(
-        "predict", "articles", input, output, parse_article,
-        lambda batch: predict_records(loaded_tagger, loaded_model, batch, p), p.articles_per_batch, strict,
+        "predict",
+        "articles",
+        input,
+        output,
+        parse_article,
+        lambda batch: predict_records(loaded_tagger, loaded_model, batch, p),
+        p.articles_per_batch,
+        strict,
     )
 
 

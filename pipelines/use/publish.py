@@ -22,9 +22,15 @@ from typing import Annotated, Any
 import typer
 import yaml
 
-from pipelines.use.model_card import CardError, CardInputs, dataset_card, model_card, read_json_files
 from pipelines.core.params import ParamsError, load_section
 from pipelines.core.stagelog import log, stage
+from pipelines.use.model_card import (
+    CardError,
+    CardInputs,
+    dataset_card,
+    model_card,
+    read_json_files,
+)
 
 # Files a transformers model folder may ship; anything else in the model dir (checkpoints,
 # optimizer states, training_args.bin) stays local.
@@ -44,11 +50,20 @@ MODEL_FILES = (
     "training_metrics.json",
     "claimtrace.json",  # task and max_length, which inference needs besides config.json
 )
-TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "spiece.model", "sentencepiece.bpe.model")
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "vocab.txt",
+    "vocab.json",
+    "spiece.model",
+    "sentencepiece.bpe.model",
+)
 # Pickle-based formats execute code when loaded: never published.
 UNSAFE_SUFFIXES = (".bin", ".pkl", ".pickle", ".pt", ".pth", ".ckpt", ".joblib")
 DATA_SUFFIXES = (".jsonl", ".json", ".parquet", ".arrow", ".csv")
-TASKS = {"ForSequenceClassification": "text-classification", "ForTokenClassification": "token-classification"}
+TASKS = {
+    "ForSequenceClassification": "text-classification",
+    "ForTokenClassification": "token-classification",
+}
 TRAIN_SECTIONS = {"text-classification": "train_stance", "token-classification": "train_tagger"}
 
 
@@ -77,7 +92,9 @@ def safetensors_parameters(path: Path) -> int:
         try:
             header = json.loads(f.read(size))
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise PublishError(f"{path}: not a safetensors file (bad header); re-save with save_pretrained") from e
+            raise PublishError(
+                f"{path}: not a safetensors file (bad header); re-save with save_pretrained"
+            ) from e
     total = 0
     for name, info in header.items():
         if name != "__metadata__":
@@ -107,20 +124,30 @@ def build_model_folder(model_dir: Path, out: Path) -> None:
 
 def validate_model_folder(folder: Path) -> dict[str, Any]:
     """Check the folder is loadable and pickle-free before anything leaves the machine."""
-    unsafe = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.suffix in UNSAFE_SUFFIXES)
+    unsafe = sorted(
+        str(p.relative_to(folder)) for p in folder.rglob("*") if p.suffix in UNSAFE_SUFFIXES
+    )
     if unsafe:
-        raise PublishError(f"{folder}: pickle-based files {unsafe} would run code when loaded; "
-                           "publish safetensors only (save_pretrained(..., safe_serialization=True))")
+        raise PublishError(
+            f"{folder}: pickle-based files {unsafe} would run code when loaded; "
+            "publish safetensors only (save_pretrained(..., safe_serialization=True))"
+        )
     if not list(folder.glob("*.safetensors")):
-        raise PublishError(f"{folder}: no *.safetensors weights; re-save the model with save_pretrained")
+        raise PublishError(
+            f"{folder}: no *.safetensors weights; re-save the model with save_pretrained"
+        )
     config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
     id2label = config.get("id2label") or {}
     if not id2label or all(str(v).startswith("LABEL_") for v in id2label.values()):
-        raise PublishError(f"{folder / 'config.json'}: no id2label with real label names; "
-                           "train with id2label/label2id so predictions are readable")
+        raise PublishError(
+            f"{folder / 'config.json'}: no id2label with real label names; "
+            "train with id2label/label2id so predictions are readable"
+        )
     if not any((folder / name).is_file() for name in TOKENIZER_FILES):
-        raise PublishError(f"{folder}: no tokenizer files ({', '.join(TOKENIZER_FILES)}); save the tokenizer "
-                           "next to the model (tokenizer.save_pretrained)")
+        raise PublishError(
+            f"{folder}: no tokenizer files ({', '.join(TOKENIZER_FILES)}); save the tokenizer "
+            "next to the model (tokenizer.save_pretrained)"
+        )
     return config
 
 
@@ -129,11 +156,15 @@ def task_of(config: dict[str, Any]) -> str:
         for suffix, task in TASKS.items():
             if arch.endswith(suffix):
                 return task
-    raise PublishError(f"config.json architectures {config.get('architectures')} are not a sequence or token "
-                       "classifier; only the stance and tagger models are published")
+    raise PublishError(
+        f"config.json architectures {config.get('architectures')} are not a sequence or token "
+        "classifier; only the stance and tagger models are published"
+    )
 
 
-def read_training(model_dir: Path, task: str, params_path: Path, metrics: dict[str, Any]) -> dict[str, Any]:
+def read_training(
+    model_dir: Path, task: str, params_path: Path, metrics: dict[str, Any]
+) -> dict[str, Any]:
     """Training parameters and logs for the card: the train section of params.yaml (if present),
     ``training_metrics.json`` from the model folder, and ``metrics/train*.json``."""
     training: dict[str, Any] = {}
@@ -143,14 +174,20 @@ def read_training(model_dir: Path, task: str, params_path: Path, metrics: dict[s
         if params.get(section):
             training[f"params.yaml [{section}]"] = params[section]
         else:
-            log.warning("%s has no %s section: the card lists no training parameters", params_path, section)
+            log.warning(
+                "%s has no %s section: the card lists no training parameters", params_path, section
+            )
     training_file = model_dir / "training_metrics.json"
     if training_file.is_file():
         try:
-            training["training_metrics.json"] = json.loads(training_file.read_text(encoding="utf-8"))
+            training["training_metrics.json"] = json.loads(
+                training_file.read_text(encoding="utf-8")
+            )
         except json.JSONDecodeError as e:
             raise CardError(f"{training_file}: not valid JSON ({e.msg}, line {e.lineno})") from e
-    training.update({f"metrics/{stem}.json": data for stem, data in metrics.items() if stem.startswith("train")})
+    training.update(
+        {f"metrics/{stem}.json": data for stem, data in metrics.items() if stem.startswith("train")}
+    )
     return training
 
 
@@ -164,7 +201,9 @@ def build_dataset_folder(dataset_dir: Path, out: Path) -> list[str]:
     if out.exists():
         shutil.rmtree(out)
     files = []
-    for path in sorted(p for p in dataset_dir.rglob("*") if p.is_file() and p.suffix in DATA_SUFFIXES):
+    for path in sorted(
+        p for p in dataset_dir.rglob("*") if p.is_file() and p.suffix in DATA_SUFFIXES
+    ):
         rel = path.relative_to(dataset_dir)
         (out / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(path, out / rel)
@@ -184,12 +223,16 @@ def hub_token() -> str:
     from huggingface_hub import constants, get_token
 
     if constants.is_offline_mode():
-        raise PublishError("HF_HUB_OFFLINE is set (the Makefile sets it for training): run publish with "
-                           "HF_HUB_OFFLINE=0, or use --dry-run to only build the folder")
+        raise PublishError(
+            "HF_HUB_OFFLINE is set (the Makefile sets it for training): run publish with "
+            "HF_HUB_OFFLINE=0, or use --dry-run to only build the folder"
+        )
     token = get_token()
     if not token:
-        raise PublishError("no Hugging Face token: set HF_TOKEN (e.g. in the ignored .env) or run "
-                           "`hf auth login`; a write-scoped token is needed")
+        raise PublishError(
+            "no Hugging Face token: set HF_TOKEN (e.g. in the ignored .env) or run "
+            "`hf auth login`; a write-scoped token is needed"
+        )
     return token
 
 
@@ -206,7 +249,9 @@ def hub_error(e: Exception, endpoint: str, what: str) -> PublishError:
     from huggingface_hub.errors import HfHubHTTPError
 
     if not isinstance(e, HfHubHTTPError):
-        return PublishError(f"cannot reach the Hub at {endpoint} for {what} ({e}): check HF_ENDPOINT and the network")
+        return PublishError(
+            f"cannot reach the Hub at {endpoint} for {what} ({e}): check HF_ENDPOINT and the network"
+        )
     status = e.response.status_code if e.response is not None else None
     if status in (401, 403):
         return PublishError(
@@ -238,7 +283,10 @@ def upload(folder: Path, repo_id: str, repo_type: str, private: bool, token: str
     try:
         api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True)
         commit = api.upload_folder(
-            repo_id=repo_id, repo_type=repo_type, folder_path=folder, commit_message=f"claimtrace publish ({repo_type})"
+            repo_id=repo_id,
+            repo_type=repo_type,
+            folder_path=folder,
+            commit_message=f"claimtrace publish ({repo_type})",
         )
     except hub_failures() as e:
         raise hub_error(e, api.endpoint, f"{repo_type} repo {repo_id!r}") from e
@@ -261,7 +309,9 @@ def publish(
     """Build, validate and (unless ``dry_run``) upload; returns counts for the stage report."""
     token = None if dry_run else hub_token()
     if token is not None:
-        repo_id, *rest = full_repo_ids([repo_id, *([dataset_repo_id] if dataset_repo_id else [])], token)
+        repo_id, *rest = full_repo_ids(
+            [repo_id, *([dataset_repo_id] if dataset_repo_id else [])], token
+        )
         dataset_repo_id = rest[0] if rest else None
     model_out = out / "model"
     build_model_folder(model_dir, model_out)
@@ -301,29 +351,44 @@ def publish(
         if dry_run:
             log.info("dry run: %s repo %s not uploaded; its folder is %s", repo_type, rid, folder)
             continue
-        log.info("uploading %d files (%d bytes) to %s repo %s%s", n_files, n_bytes, repo_type, rid,
-                 " (private)" if is_private else "")
+        log.info(
+            "uploading %d files (%d bytes) to %s repo %s%s",
+            n_files,
+            n_bytes,
+            repo_type,
+            rid,
+            " (private)" if is_private else "",
+        )
         log.info("committed %s", upload(folder, rid, repo_type, is_private, token))  # type: ignore[arg-type]
     counts["uploaded"] = 0 if dry_run else len(folders)
     return counts
 
 
 def command(
-    repo_id: Annotated[str, typer.Option(help="Model repo on the Hub, e.g. user/claimtrace-stance.")],
+    repo_id: Annotated[
+        str, typer.Option(help="Model repo on the Hub, e.g. user/claimtrace-stance.")
+    ],
     private: Annotated[bool, typer.Option(help="Create the model repo as private.")] = False,
     dataset_repo_id: Annotated[
-        str | None, typer.Option(help="Also upload the dataset to this (always private) dataset repo.")
+        str | None,
+        typer.Option(help="Also upload the dataset to this (always private) dataset repo."),
     ] = None,
     model_dir: Annotated[Path, typer.Option(help="Trained model folder.")] = Path("models/stance"),
-    metrics_dir: Annotated[Path, typer.Option(help="Folder of evaluation metrics JSON files.")] = Path("metrics"),
+    metrics_dir: Annotated[
+        Path, typer.Option(help="Folder of evaluation metrics JSON files.")
+    ] = Path("metrics"),
     dataset_dir: Annotated[Path, typer.Option(help="Dataset folder for --dataset-repo-id.")] = Path(
         "data/datasets/stance"
     ),
-    out: Annotated[Path, typer.Option(help="Where the Hub-ready folders are built (model/, dataset/).")] = Path(
-        "build/hub"
+    out: Annotated[
+        Path, typer.Option(help="Where the Hub-ready folders are built (model/, dataset/).")
+    ] = Path("build/hub"),
+    dry_run: Annotated[
+        bool, typer.Option(help="Build and check the folders, upload nothing.")
+    ] = False,
+    params: Annotated[Path, typer.Option(help="Parameters file (section 'publish').")] = Path(
+        "params.yaml"
     ),
-    dry_run: Annotated[bool, typer.Option(help="Build and check the folders, upload nothing.")] = False,
-    params: Annotated[Path, typer.Option(help="Parameters file (section 'publish').")] = Path("params.yaml"),
 ) -> None:
     """Publish the model (and dataset) to the Hugging Face Hub; token from HF_TOKEN or `hf auth login`."""
     p = load_section(PublishParams, "publish", params)

@@ -11,8 +11,8 @@ import csv
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from pipelines.sources.corpora import CorpusError
 from pipelines.core.document import StancePair, normalise_text, validate_pair
+from pipelines.sources.corpora import CorpusError
 
 FILES: dict[str, str] = {
     "train": "url-versions-2015-06-14-clean-train.csv",
@@ -42,16 +42,12 @@ def load_emergent(root: str | Path, split: str) -> Iterator[StancePair]:
         raise ValueError(f"Emergent split {split!r} not in {sorted(FILES)}")
     path = Path(root) / FILES[split]
     if not path.is_file():
-        raise CorpusError(
-            f"{path}: missing (run `fetch` or set CLAIMTRACE_DATA_MIRROR)"
-        )
+        raise CorpusError(f"{path}: missing (run `fetch` or set CLAIMTRACE_DATA_MIRROR)")
     with open(path, encoding="utf-8", newline="") as f:
         try:
             rows = list(_rows(path, csv.DictReader(f)))
         except UnicodeDecodeError as e:
-            raise CorpusError(
-                f"{path}: not UTF-8 ({e.reason}); re-fetch the corpus"
-            ) from e
+            raise CorpusError(f"{path}: not UTF-8 ({e.reason}); re-fetch the corpus") from e
         except csv.Error as e:
             raise CorpusError(f"{path}: not valid CSV ({e})") from e
     for i, index, row in rows:
@@ -67,9 +63,7 @@ def load_emergent(root: str | Path, split: str) -> Iterator[StancePair]:
         )
 
 
-def _rows(
-    path: Path, reader: csv.DictReader[str]
-) -> Iterator[tuple[int, str, dict[str, str]]]:
+def _rows(path: Path, reader: csv.DictReader[str]) -> Iterator[tuple[int, str, dict[str, str]]]:
     """(row number, index column, row), each checked: known stance, no empty field."""
     fields = reader.fieldnames or []
     missing = [c for c in COLUMNS if c not in fields]

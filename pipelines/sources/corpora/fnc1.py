@@ -11,8 +11,8 @@ import csv
 from collections.abc import Iterator
 from pathlib import Path
 
-from pipelines.sources.corpora import CorpusError
 from pipelines.core.document import StancePair, validate_pair
+from pipelines.sources.corpora import CorpusError
 
 FILES: dict[str, tuple[str, str]] = {
     "train": ("train_stances.csv", "train_bodies.csv"),
@@ -29,39 +29,29 @@ STANCE_MAP: dict[str, str] = {
 def _rows(path: Path, columns: tuple[str, ...]) -> Iterator[tuple[int, dict[str, str]]]:
     """(row number, row) from a CSV with a header; bodies contain newlines and quotes."""
     if not path.is_file():
-        raise CorpusError(
-            f"{path}: missing (run `fetch` or set CLAIMTRACE_DATA_MIRROR)"
-        )
+        raise CorpusError(f"{path}: missing (run `fetch` or set CLAIMTRACE_DATA_MIRROR)")
     with open(path, encoding="utf-8", newline="") as f:
         try:
             reader = csv.DictReader(f)
             missing = [c for c in columns if c not in (reader.fieldnames or ())]
             if missing:
-                raise CorpusError(
-                    f"{path}: missing columns {missing} (has {reader.fieldnames})"
-                )
+                raise CorpusError(f"{path}: missing columns {missing} (has {reader.fieldnames})")
             for i, row in enumerate(reader):
                 empty = [c for c in columns if not (row.get(c) or "").strip()]
                 if empty:
                     raise CorpusError(f"{path}: row {i + 1}: empty {empty}")
                 yield i, row
         except UnicodeDecodeError as e:
-            raise CorpusError(
-                f"{path}: not UTF-8 ({e.reason}); re-fetch the corpus"
-            ) from e
+            raise CorpusError(f"{path}: not UTF-8 ({e.reason}); re-fetch the corpus") from e
         except csv.Error as e:
-            raise CorpusError(
-                f"{path}: line {reader.line_num}: not valid CSV ({e})"
-            ) from e
+            raise CorpusError(f"{path}: line {reader.line_num}: not valid CSV ({e})") from e
 
 
 def read_bodies(path: Path) -> dict[str, str]:
     bodies: dict[str, str] = {}
     for i, row in _rows(path, ("Body ID", "articleBody")):
         if row["Body ID"] in bodies:
-            raise CorpusError(
-                f"{path}: row {i + 1}: Body ID {row['Body ID']} appears twice"
-            )
+            raise CorpusError(f"{path}: row {i + 1}: Body ID {row['Body ID']} appears twice")
         bodies[row["Body ID"]] = row["articleBody"]
     return bodies
 

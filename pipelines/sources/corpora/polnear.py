@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from itertools import product
 from pathlib import Path
 
-from pipelines.sources.corpora import CorpusError
 from pipelines.core.document import (
     AnnotationSet,
     Article,
@@ -33,6 +32,7 @@ from pipelines.core.document import (
 )
 from pipelines.core.lexicon import ASSERTS, cue_stance
 from pipelines.core.stagelog import log
+from pipelines.sources.corpora import CorpusError
 
 SPLITS: tuple[str, ...] = ("train", "dev", "test")
 _ID_LINE = re.compile(r"^[TERANM#]\d*\t")
@@ -147,22 +147,16 @@ def parse_ann(path: str | Path) -> tuple[dict[str, TextBound], list[Event], int]
             and len(last.text) < last.expected_length()
             and not _ID_LINE.match(line)
         ):
-            last = TextBound(
-                last.id, last.role, last.fragments, f"{last.text}\n{line}", last.line
-            )
+            last = TextBound(last.id, last.role, last.fragments, f"{last.text}\n{line}", last.line)
             bounds[last.id] = last
             continue
         last = None
         if not line.strip():
             continue
         if m := _T_LINE.match(line):
-            frags = tuple(
-                tuple(int(x) for x in part.split()) for part in m.group(3).split(";")
-            )
+            frags = tuple(tuple(int(x) for x in part.split()) for part in m.group(3).split(";"))
             if m.group(1) in bounds:
-                raise CorpusError(
-                    f"{path}:{lineno}: text-bound {m.group(1)} defined twice"
-                )
+                raise CorpusError(f"{path}:{lineno}: text-bound {m.group(1)} defined twice")
             last = TextBound(m.group(1), m.group(2), frags, m.group(4), lineno)  # type: ignore[arg-type]
             bounds[last.id] = last
         elif m := _E_LINE.match(line):
@@ -170,9 +164,7 @@ def parse_ann(path: str | Path) -> tuple[dict[str, TextBound], list[Event], int]
             for arg in m.group(2).split():
                 am = _ARG.match(arg)
                 if am is None:
-                    raise CorpusError(
-                        f"{path}:{lineno}: event argument {arg!r} is not Role:T<id>"
-                    )
+                    raise CorpusError(f"{path}:{lineno}: event argument {arg!r} is not Role:T<id>")
                 args.append((am.group(1), am.group(2)))
             events.append(Event(m.group(1), tuple(args), lineno))
         elif line.startswith("#"):
@@ -242,9 +234,7 @@ def convert_ann(
             key = (label, s, e)
             if key not in spans:
                 sid = tb.id if len(tb.fragments) == 1 else f"{tb.id}.{i}"
-                spans[key] = Span(
-                    f"{sid}-denial" if label == "Denial" else sid, label, s, e, t
-                )
+                spans[key] = Span(f"{sid}-denial" if label == "Denial" else sid, label, s, e, t)
             elif label != "Denial":
                 # (a Denial seen twice is one cue shared by two events, not a duplicate)
                 report.merged_duplicates += 1
@@ -266,37 +256,23 @@ def convert_ann(
     for ev in events:
         args = []
         for role, tid in ev.args:
-            if role == bounds[tid].role or (
-                role in _TRIGGERS and bounds[tid].role in _TRIGGERS
-            ):
+            if role == bounds[tid].role or (role in _TRIGGERS and bounds[tid].role in _TRIGGERS):
                 args.append((role, tid))
             else:
-                problem = ArgumentProblem(
-                    file, ev.line, ev.id, role, tid, bounds[tid].role
-                )
+                problem = ArgumentProblem(file, ev.line, ev.id, role, tid, bounds[tid].role)
                 log.warning("%s", problem)
                 report.argument_problems.append(problem)
         sources = [
-            sid
-            for role, tid in args
-            if role == "Source"
-            for sid in fragment_ids.get(tid, ())
+            sid for role, tid in args if role == "Source" for sid in fragment_ids.get(tid, ())
         ]
         claims = [
-            sid
-            for role, tid in args
-            if role == "Content"
-            for sid in fragment_ids.get(tid, ())
+            sid for role, tid in args if role == "Content" for sid in fragment_ids.get(tid, ())
         ]
         cue_ids = [tid for role, tid in args if role == "Cue"]
         contents = [bounds[tid].text for role, tid in args if role == "Content"]
-        cue_text = (
-            " ".join(t for tid in cue_ids for _, _, t in good.get(tid, ())) or None
-        )
+        cue_text = " ".join(t for tid in cue_ids for _, _, t in good.get(tid, ())) or None
         stance = (
-            polnear_stance(cue_text, contents[0] if contents else None)
-            if cue_text
-            else ASSERTS
+            polnear_stance(cue_text, contents[0] if contents else None) if cue_text else ASSERTS
         )
         if stance != ASSERTS:
             for tid in cue_ids:
@@ -366,9 +342,7 @@ def load_polnear(
         ann_files.setdefault(article, []).append(path)
     orphans = sorted(set(ann_files) - {p.stem for p in text_dir.glob("*.txt")})
     if orphans:
-        raise CorpusError(
-            f"{ann_dir}: annotations without an article text: {orphans[:5]}"
-        )
+        raise CorpusError(f"{ann_dir}: annotations without an article text: {orphans[:5]}")
     meta = read_metadata(root)
     docs: dict[str, Document] = {}
     first_file: dict[str, str] = {}
