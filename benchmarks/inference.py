@@ -1,6 +1,6 @@
 """Inference throughput of ``classify`` (stance pairs) and ``predict`` (tag articles + link stances).
 
-Uses the :mod:`pipelines.models.encoding` functions the commands use, on ``models/stance`` and
+Uses the :mod:`pipelines.models.inference` functions the commands use, on ``models/stance`` and
 ``models/tagger`` when trained, else on freshly initialised heads over the packaged base model
 (same architecture and cost, untrained outputs). For two or three input sizes: items/s, tokens/s,
 peak resident memory, and the speed-up over a naive loop that feeds one item at a time.
@@ -29,14 +29,9 @@ def fresh_model(task: str) -> Any:
     import torch
     import transformers
 
-    from pipelines.models.encoding import (
-        STANCE_LABELS,
-        TAG_LABELS,
-        LoadedModel,
-        label_maps,
-        load_tokenizer,
-        resolve_base_model,
-    )
+    from pipelines.learn.train import resolve_base_model
+    from pipelines.models.encoding import STANCE_LABELS, TAG_LABELS, label_maps, load_tokenizer
+    from pipelines.models.inference import LoadedModel
 
     torch.manual_seed(
         0
@@ -61,7 +56,7 @@ def fresh_model(task: str) -> Any:
 
 
 def load(task: str, models: Path) -> tuple[Any, str]:
-    from pipelines.models.encoding import load_stance, load_tagger
+    from pipelines.models.inference import load_stance, load_tagger
 
     path = models / task
     if (path / "model.safetensors").is_file():
@@ -96,7 +91,8 @@ def predict_batched(
 def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     import torch
 
-    from pipelines.models.encoding import classify_pairs, encode_pairs
+    from pipelines.models.encoding import encode_pairs
+    from pipelines.models.inference import classify_pairs
     from pipelines.use.classify import PairInput
     from pipelines.use.predict import ArticleInput, PredictParams
 

@@ -2,7 +2,7 @@
 
 For each model and each training-set size (default 32/64/128 synthetic pairs or articles, one epoch):
 
-* **ours**: :func:`pipelines.models.encoding.fit` with the project's params (dynamic padding, length
+* **ours**: :func:`pipelines.learn.train.fit` with the project's params (dynamic padding, length
   grouping, ``torch_threads``), i.e. exactly what ``dvc repro`` runs;
 * **plain**: an unoptimised ``transformers.Trainer`` on the same tokenised examples, padded to
   ``max_length``, no length grouping, default collator, torch's default thread count.
@@ -37,13 +37,13 @@ def task_setup(task: str, params_path: Path) -> tuple[Any, Any]:
     from pipelines.core.params import load_section
 
     if task == "stance":
+        from pipelines.learn.train import TrainParams
         from pipelines.learn.train_stance import spec
-        from pipelines.models.encoding import TrainParams
 
         p = load_section(TrainParams, "train_stance", params_path)
     else:
+        from pipelines.learn.train import TaggerParams
         from pipelines.learn.train_tagger import spec
-        from pipelines.models.encoding import TaggerParams
 
         p = load_section(TaggerParams, "train_tagger", params_path)
     p = dataclasses.replace(
@@ -55,7 +55,7 @@ def task_setup(task: str, params_path: Path) -> tuple[Any, Any]:
 def non_embedding_params(spec: Any, p: Any) -> int:
     import transformers
 
-    from pipelines.models.encoding import resolve_base_model
+    from pipelines.learn.train import resolve_base_model
 
     model = getattr(transformers, spec.model_class).from_pretrained(
         resolve_base_model(p.base_model), num_labels=len(spec.labels), use_safetensors=True
@@ -64,7 +64,7 @@ def non_embedding_params(spec: Any, p: Any) -> int:
 
 
 def run_ours(spec: Any, p: Any, data: Any) -> dict[str, Any]:
-    from pipelines.models.encoding import fit
+    from pipelines.learn.train import fit
 
     with tempfile.TemporaryDirectory() as tmp:
         m = fit(spec, p, data, Path(tmp) / "models" / spec.task, Path(tmp) / "live", {})
@@ -83,7 +83,8 @@ def run_plain(spec: Any, p: Any, data: Any, threads: int) -> dict[str, Any]:
     import transformers
     from transformers import Trainer, TrainingArguments, default_data_collator
 
-    from pipelines.models.encoding import IGNORE_INDEX, load_tokenizer, resolve_base_model
+    from pipelines.learn.train import resolve_base_model
+    from pipelines.models.encoding import IGNORE_INDEX, load_tokenizer
 
     torch.set_num_threads(threads)
     base = resolve_base_model(p.base_model)

@@ -21,6 +21,7 @@ from pipelines.core.document import (
     write_documents,
     write_pairs,
 )
+from pipelines.core.text import CLM_OPEN, SRC_OPEN, split_sentences
 from pipelines.learn.build_dataset import (
     BuildParams,
     check_dataset,
@@ -29,9 +30,7 @@ from pipelines.learn.build_dataset import (
     command,
     relation_pairs,
     select_sentences,
-    split_sentences,
 )
-from pipelines.models.encoding import CLM_OPEN, SRC_OPEN
 
 REPO = Path(__file__).resolve().parents[1]
 PARAMS = BuildParams(

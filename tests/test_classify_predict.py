@@ -46,7 +46,7 @@ VERBS = {"asserts": "said that", "denies": "denied that", "unconfirmed": "sugges
 
 def _tiny_rows() -> tuple[list[dict], list[dict]]:
     """Stance rows (with markers, as build_dataset makes them) and tagger rows (text + spans)."""
-    from pipelines.models.encoding import relation_context
+    from pipelines.core.text import relation_context
 
     stance, tagger = [], []
     for i, (src, claim, stance_label) in enumerate(SAID * 4):
@@ -98,7 +98,7 @@ def build_tiny_models(root: Path) -> Path:
 
     from pipelines.learn import train_stance, train_tagger
     from pipelines.learn.build_dataset import stance_features, tagger_features
-    from pipelines.models.encoding import TaggerParams, TrainParams
+    from pipelines.learn.train import TaggerParams, TrainParams
 
     stance_rows, tagger_rows = _tiny_rows()
     for kind, rows, features in (
@@ -289,7 +289,8 @@ def test_classify_strict_fails_without_partial_output(tmp_path, params, kind, li
 
 def test_stream_processes_in_batches_and_renames_at_the_end(tmp_path):
     """Batches are written as they come, to a temporary file that replaces the output at the end."""
-    from pipelines.use.classify import parse_pair, stream_jsonl
+    from pipelines.core.io import LineHandler, stream_jsonl
+    from pipelines.use.classify import parse_pair
 
     inp = write_lines(tmp_path / "in.jsonl", [{**GOOD_PAIRS[0], "id": i} for i in range(10)] + [""])
     out = tmp_path / "out.jsonl"
@@ -301,7 +302,7 @@ def test_stream_processes_in_batches_and_renames_at_the_end(tmp_path):
         seen.append((len(batch), out.exists(), lines))
         return [{"id": item.record["id"]} for item in batch]
 
-    counts = stream_jsonl(inp, out, parse_pair, process, 4, strict=False, desc="t")
+    counts = stream_jsonl(inp, out, LineHandler(parse_pair, process, 4, strict=False), desc="t")
     assert [n for n, _, _ in seen] == [4, 4, 2]  # constant-size batches, never the whole file
     assert [len(lines) for _, _, lines in seen] == [0, 4, 8]  # earlier batches already on disk
     assert not any(exists for _, exists, _ in seen)  # the output appears only at the end
@@ -376,7 +377,7 @@ def check_article(row: dict, src: dict) -> None:
 
 
 def test_predict_spans_and_relations(tmp_path, params, models):
-    from pipelines.models.encoding import load_tagger
+    from pipelines.models.inference import load_tagger
 
     tagger = load_tagger(models / "tagger")
     n_tokens = len(tagger.tokenizer(LONG)["input_ids"])

@@ -18,12 +18,12 @@ from pipelines.core.document import (
     StancePair,
     article_id,
     read_documents,
-    read_jsonl,
     read_pairs,
     validate,
     write_documents,
     write_pairs,
 )
+from pipelines.core.io import read_jsonl
 
 SEED_SENTENCE = "Ukraine said it could not confirm that Russia had used North Korean missiles."
 

@@ -6,26 +6,27 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.models.encoding import (
+from pipelines.core.text import (
     CLM_CLOSE,
     CLM_OPEN,
-    IGNORE_INDEX,
     MARKERS,
     SRC_CLOSE,
     SRC_OPEN,
-    TAG_LABELS,
-    _check_model_dir,
-    balanced_sample,
-    bio_labels,
-    decode_bio,
     insert_markers,
-    load_tokenizer,
-    merge_windows,
     pair_texts,
     relation_context,
-    resolve_base_model,
+)
+from pipelines.learn.train import balanced_sample, resolve_base_model
+from pipelines.models.encoding import (
+    IGNORE_INDEX,
+    TAG_LABELS,
+    bio_labels,
+    decode_bio,
+    load_tokenizer,
+    merge_windows,
     tokenize_windows,
 )
+from pipelines.models.inference import _check_model_dir
 
 
 @pytest.fixture(scope="module")

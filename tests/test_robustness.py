@@ -38,9 +38,9 @@ from pipelines.core.document import (
     validate,
     write_articles,
     write_documents,
-    write_jsonl,
     write_pairs,
 )
+from pipelines.core.io import InputError, LineHandler, stream_jsonl, write_jsonl
 from pipelines.sources.corpora import CorpusError
 from pipelines.sources.corpora.fnc1 import STANCE_MAP, load_fnc1
 from pipelines.sources.corpora.polnear import PolnearReport, load_polnear
@@ -48,7 +48,7 @@ from pipelines.sources.ingest import IngestParams
 from pipelines.sources.ingest import run as ingest_run
 from pipelines.studio.labeling import LABELS_NAME, TEXT_NAME
 from pipelines.studio.sync import tasks_to_documents
-from pipelines.use.classify import InputError, parse_pair, stream_jsonl
+from pipelines.use.classify import parse_pair
 from pipelines.use.predict import parse_article
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -439,7 +439,7 @@ def test_fuzz_classify_predict_jsonl(case: tuple[str, list[bytes]], strict: bool
         src.write_bytes(b"\n".join(lines) + b"\n")
         out.write_bytes(PREVIOUS)
         try:
-            counts = stream_jsonl(src, out, parse, fake_model, 2, strict, command)
+            counts = stream_jsonl(src, out, LineHandler(parse, fake_model, 2, strict), command)
         except Exception as e:
             assert out.read_bytes() == PREVIOUS, "a failed run changed the previous output"
             assert sorted(os.listdir(tmp)) == ["in.jsonl", "out.jsonl"], (
@@ -460,7 +460,7 @@ def test_fuzz_classify_predict_jsonl(case: tuple[str, list[bytes]], strict: bool
 def full_disk(tmp_path: Path) -> Iterator[Path]:
     """A real 64 KiB tmpfs where permitted (root); otherwise a folder whose writes fail with ENOSPC.
 
-    The fallback patches ``os.fdopen`` in pipelines.core.document so the file object's ``write``
+    The fallback patches ``os.fdopen`` in pipelines.core.io so the file object's ``write``
     raises ``OSError(ENOSPC)`` once 64 KiB have been written, as a full filesystem would.
     """
     mnt = tmp_path / "small"
@@ -481,9 +481,9 @@ def full_disk(tmp_path: Path) -> Iterator[Path]:
         finally:
             subprocess.run(["umount", "-l", str(mnt)], check=True)
         return
-    from pipelines.core import document
+    from pipelines.core import io as core_io
 
-    real_fdopen = document.os.fdopen
+    real_fdopen = core_io.os.fdopen
 
     class Full(io.TextIOWrapper):
         budget = 64 * 1024
@@ -499,7 +499,7 @@ def full_disk(tmp_path: Path) -> Iterator[Path]:
         return Full(f.detach(), encoding=f.encoding) if "w" in mode else f
 
     mp = pytest.MonkeyPatch()
-    mp.setattr(document.os, "fdopen", fdopen)
+    mp.setattr(core_io.os, "fdopen", fdopen)
     try:
         yield mnt
     finally:

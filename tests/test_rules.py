@@ -7,7 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipelines.core.document import Article, Document, validate
-from pipelines.models.rules import MODEL_VERSION, annotate, predict_stance, sentences
+from pipelines.core.text import sentences
+from pipelines.models.rules import MODEL_VERSION, annotate, predict_stance
 
 
 def run(text: str):

@@ -119,8 +119,8 @@ def tiny_stance_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A stance model trained by the project's own trainer for 1 step on 8 synthetic pairs."""
     pytest.importorskip("pipelines.learn.train_stance")
     from pipelines.learn.build_dataset import stance_features, to_dataset_dict
+    from pipelines.learn.train import TrainParams
     from pipelines.learn.train_stance import spec
-    from pipelines.models.encoding import TrainParams
 
     tmp = tmp_path_factory.mktemp("model")
     stances = ["asserts", "denies", "unconfirmed", "unrelated"]
@@ -155,7 +155,7 @@ def tiny_stance_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
         logging_steps=1,
         torch_threads=1,
     )
-    from pipelines.models.encoding import fit
+    from pipelines.learn.train import fit
 
     out = tmp / "models" / "stance"
     fit(spec(params), params, data, out, tmp / "live", {})
@@ -164,7 +164,8 @@ def tiny_stance_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.slow
 def test_saved_model_has_safetensors_weights_only(tiny_stance_model: Path) -> None:
-    from pipelines.models.encoding import PICKLE_SUFFIXES, load_stance
+    from pipelines.models.encoding import PICKLE_SUFFIXES
+    from pipelines.models.inference import load_stance
 
     files = sorted(p.name for p in tiny_stance_model.rglob("*") if p.is_file())
     weights = [
@@ -193,7 +194,7 @@ def test_loader_refuses_a_model_dir_with_pickle_weights(
 ) -> None:
     import shutil
 
-    from pipelines.models.encoding import load_stance
+    from pipelines.models.inference import load_stance
 
     bad = tmp_path / "bad"
     shutil.copytree(tiny_stance_model, bad)

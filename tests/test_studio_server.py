@@ -23,9 +23,9 @@ from pipelines.core.document import (
     Relation,
     Span,
     read_documents,
-    read_jsonl,
     write_articles,
 )
+from pipelines.core.io import read_jsonl
 from pipelines.studio import server as srv
 from pipelines.studio.cli import app
 from pipelines.studio.server import StudioError

@@ -16,13 +16,8 @@ import yaml
 
 from pipelines.core.document import PAIR_STANCES, StancePair
 from pipelines.learn import build_dataset, train_stance, train_tagger
-from pipelines.models.encoding import (
-    PICKLE_SUFFIXES,
-    classify_pairs,
-    load_stance,
-    load_tagger,
-    tag_text,
-)
+from pipelines.models.encoding import PICKLE_SUFFIXES
+from pipelines.models.inference import classify_pairs, load_stance, load_tagger, tag_text
 from test_build_dataset import REPO, make_document, write_corpus
 
 

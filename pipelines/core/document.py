@@ -8,14 +8,12 @@ offset is caught (``validate``) instead of silently re-anchored.
 from __future__ import annotations
 
 import hashlib
-import json
-import os
-import tempfile
 import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
+
+from pipelines.core.io import PathLike, read_jsonl, write_jsonl
 
 LABELS: tuple[str, ...] = ("Claim", "Source", "Denial")
 STANCES: tuple[str, ...] = ("asserts", "denies", "unconfirmed")
@@ -213,71 +211,31 @@ def validate_pair(pair: StancePair) -> StancePair:
     return pair
 
 
-# --- JSONL -------------------------------------------------------------------------------------
+# --- JSONL files of documents, articles and pairs ----------------------------------------------
 
 
-def write_jsonl(path: str | os.PathLike[str], records: Iterable[dict[str, Any]]) -> int:
-    """Write records atomically (temp file + rename): a crash never leaves a half-written file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    n = 0
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            for rec in records:
-                f.write(json.dumps(rec, ensure_ascii=False, sort_keys=True))
-                f.write("\n")
-                n += 1
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual mode
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return n
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def read_jsonl(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
-    """Yield one dict per non-empty line; a bad line raises naming the file and line number."""
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                yield json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ValueError(
-                    f"{path}:{lineno}: not valid JSON ({e.msg}, column {e.colno})"
-                ) from e
-
-
-def write_documents(path: str | os.PathLike[str], docs: Iterable[Document]) -> int:
+def write_documents(path: PathLike, docs: Iterable[Document]) -> int:
     return write_jsonl(path, (validate(d).to_json() for d in docs))
 
 
-def read_documents(path: str | os.PathLike[str]) -> Iterator[Document]:
+def read_documents(path: PathLike) -> Iterator[Document]:
     for rec in read_jsonl(path):
         yield validate(Document.from_json(rec))
 
 
-def write_articles(path: str | os.PathLike[str], articles: Iterable[Article]) -> int:
+def write_articles(path: PathLike, articles: Iterable[Article]) -> int:
     return write_jsonl(path, (asdict(a) for a in articles))
 
 
-def read_articles(path: str | os.PathLike[str]) -> Iterator[Article]:
+def read_articles(path: PathLike) -> Iterator[Article]:
     for rec in read_jsonl(path):
         yield Article(**rec)
 
 
-def write_pairs(path: str | os.PathLike[str], pairs: Iterable[StancePair]) -> int:
+def write_pairs(path: PathLike, pairs: Iterable[StancePair]) -> int:
     return write_jsonl(path, (asdict(validate_pair(p)) for p in pairs))
 
 
-def read_pairs(path: str | os.PathLike[str]) -> Iterator[StancePair]:
+def read_pairs(path: PathLike) -> Iterator[StancePair]:
     for rec in read_jsonl(path):
         yield validate_pair(StancePair(**rec))

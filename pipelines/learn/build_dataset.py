@@ -21,10 +21,6 @@ tagger's ``test_*_other_annotators`` splits for agreement studies.
 from __future__ import annotations
 
 import hashlib
-import json
-import os
-import re
-import shutil
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
@@ -45,9 +41,10 @@ from pipelines.core.document import (
     read_pairs,
     validate_pair,
 )
+from pipelines.core.io import atomic_dir, sha256_file, write_json, write_text
 from pipelines.core.params import DEFAULT_PARAMS, load_section
 from pipelines.core.stagelog import stage
-from pipelines.models.encoding import relation_context
+from pipelines.core.text import relation_context, split_sentences
 
 POLNEAR_SPLITS = ("train", "dev", "test")
 PAIR_FILES = ("fnc1_train", "fnc1_test", "emergent_train", "emergent_test")
@@ -150,13 +147,6 @@ def relation_pairs(
     )
     pairs.extend(make(s, c, "unrelated") for s, c in candidates[:negatives])
     return pairs
-
-
-_SENTENCES = re.compile(r"[^.!?\n]+(?:[.!?]+['\"’”)\]]*|\n|$)")
-
-
-def split_sentences(text: str) -> list[str]:
-    return [m.group().strip() for m in _SENTENCES.finditer(text) if m.group().strip()]
 
 
 def select_sentences(
@@ -467,14 +457,6 @@ def dataset_card(
     return "\n".join(lines) + "\n"
 
 
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _require(path: Path) -> Path:
     if not path.is_file():
         raise FileNotFoundError(
@@ -492,19 +474,12 @@ BUILD_PARAMS_FILE = "build_params.json"  # lets trainers record e.g. context_cha
 
 
 def save(dataset: Any, card: str, p: BuildParams, out: Path) -> None:
-    """Save atomically: a temp folder renamed into place."""
-    tmp = out.with_name(f".{out.name}.tmp")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    # one shard per split: an empty split saved with 0 shards cannot be loaded back (datasets 5.2)
-    dataset.save_to_disk(str(tmp), num_shards=dict.fromkeys(dataset, 1))
-    (tmp / "README.md").write_text(card, encoding="utf-8")
-    (tmp / BUILD_PARAMS_FILE).write_text(
-        json.dumps(asdict(p), indent=2, sort_keys=True) + "\n", encoding="utf-8"
-    )
-    if out.exists():
-        shutil.rmtree(out)
-    os.replace(tmp, out)
+    """Save atomically: built in a temporary folder that replaces ``out`` when complete."""
+    with atomic_dir(out) as tmp:
+        # one shard per split: an empty split saved with 0 shards cannot be loaded back (datasets 5.2)
+        dataset.save_to_disk(str(tmp), num_shards=dict.fromkeys(dataset, 1))
+        write_text(tmp / "README.md", card)
+        write_json(tmp / BUILD_PARAMS_FILE, asdict(p), indent=2, sort_keys=True)
 
 
 def command(

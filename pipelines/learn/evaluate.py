@@ -19,7 +19,6 @@ data ``plots/confusion/<set>__<system>.csv`` (``dvc plots``), their PNGs under
 from __future__ import annotations
 
 import csv
-import json
 import os
 import random
 import shutil
@@ -41,6 +40,7 @@ from pipelines.core.document import (
     StancePair,
     normalise_text,
 )
+from pipelines.core.io import write_json, write_text
 from pipelines.core.params import ParamsError, load_section
 from pipelines.core.stagelog import log, stage
 from pipelines.sources.corpora.fnc1 import STANCE_MAP
@@ -210,7 +210,7 @@ def model_predictions(
     model: Any, pairs: Sequence[StancePair], batch_size: int, desc: str
 ) -> list[str]:
     """Stance model labels, in chunks so that a progress bar shows the pace."""
-    from pipelines.models.encoding import classify_pairs
+    from pipelines.models.inference import classify_pairs
 
     out: list[str] = []
     chunk = batch_size * 8
@@ -342,7 +342,7 @@ def evaluate_pairs(
     params: EvaluateParams, splits: dict[str, list[StancePair]], model_dir: Path, plots_dir: Path
 ) -> dict[str, Any]:
     """Score every system on every non-empty stance test split; returns the ``stance.json`` content."""
-    from pipelines.models.encoding import load_stance
+    from pipelines.models.inference import load_stance
 
     train = splits.get(TRAIN_SPLIT) or []
     if not train:
@@ -417,7 +417,7 @@ def evaluate_spans(
 ) -> dict[str, Any]:
     """Tagger and rule-based annotator span P/R/F1 on every non-empty span test split."""
     from pipelines.core.document import Article
-    from pipelines.models.encoding import load_tagger, tag_text
+    from pipelines.models.inference import load_tagger, tag_text
     from pipelines.models.rules import annotate
 
     tagger = load_tagger(tagger_dir)
@@ -486,12 +486,6 @@ def _drop_counts(s: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def command(
     datasets: Annotated[Path, typer.Argument(help="build_dataset's output (stance/, tagger/)")],
     models: Annotated[Path, typer.Argument(help="trained models (stance/, tagger/)")],
@@ -513,9 +507,9 @@ def command(
             p, load_pair_splits(datasets / "stance"), models / "stance", plots_dir
         )
         spans = evaluate_spans(p, load_span_splits(datasets / "tagger"), models / "tagger")
-        _write_json(out / "stance.json", stance)
-        _write_json(out / "spans.json", spans)
-        (out / "results.md").write_text(render(stance, spans), encoding="utf-8")
+        write_json(out / "stance.json", stance, indent=2)
+        write_json(out / "spans.json", spans, indent=2)
+        write_text(out / "results.md", render(stance, spans))
         for name, entry in stance.items():
             if name != "train":
                 counts[f"{name}_pairs"] = entry["n"]

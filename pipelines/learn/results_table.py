@@ -8,13 +8,12 @@ writes to ``metrics/results.md``.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+
+from pipelines.core.io import write_text
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 
@@ -168,11 +167,7 @@ def command(
     except (FileNotFoundError, ValueError) as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(code=1) from e
-    fd, tmp = tempfile.mkstemp(dir=readme.parent, prefix=f".{readme.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-    shutil.copymode(readme, tmp)
-    os.replace(tmp, readme)
+    write_text(readme, text)  # a temporary file renamed over the README (keeps its mode)
     typer.echo(f"{readme}: results section regenerated from {metrics}")
 
 

@@ -1,7 +1,7 @@
 """Fine-tune the stance classifier: (claim, marked context) -> asserts / denies / unconfirmed / unrelated.
 
 Reads the ``stance`` DatasetDict from build_dataset, trains ``AutoModelForSequenceClassification``
-(see :func:`pipelines.models.encoding.fit` for checkpoints, determinism and DVCLive logging) and writes a
+(see :func:`pipelines.learn.train.fit` for checkpoints, determinism and DVCLive logging) and writes a
 safetensors model dir with its tokenizer (markers included) and ``training_metrics.json``.
 """
 
@@ -16,16 +16,16 @@ from typing import Annotated, Any
 import typer
 
 from pipelines.core.params import DEFAULT_PARAMS, load_section
-from pipelines.core.stagelog import stage
-from pipelines.models.encoding import (
-    STANCE_LABELS,
+from pipelines.learn.train import (
     TaskSpec,
     TrainParams,
     balanced_sample,
-    encode_pairs,
     fit,
+    load_saved,
+    run_stage,
     seeded_sample,
 )
+from pipelines.models.encoding import STANCE_LABELS, encode_pairs
 
 
 def _encode(batch: dict[str, list[Any]], tokenizer: Any, max_length: int) -> dict[str, list[Any]]:
@@ -88,20 +88,11 @@ def spec(p: TrainParams) -> TaskSpec:
 
 
 def train(dataset_dir: Path, output_dir: Path, live_dir: Path, p: TrainParams) -> dict[str, Any]:
-    from datasets import load_from_disk
-
     build = dataset_dir / "build_params.json"  # the context size predict must reproduce
     info = (
         {"context_chars": json.loads(build.read_text())["context_chars"]} if build.is_file() else {}
     )
-    return fit(
-        spec(p),
-        p,
-        load_from_disk(str(dataset_dir), keep_in_memory=True),
-        output_dir,
-        live_dir,
-        info,
-    )
+    return fit(spec(p), p, load_saved(dataset_dir), output_dir, live_dir, info)
 
 
 def command(
@@ -116,19 +107,7 @@ def command(
 ) -> None:
     """Fine-tune the stance classifier on the stance dataset and save it as safetensors."""
     p = load_section(TrainParams, "train_stance", params)
-    with stage("train_stance") as counts:
-        m = train(dataset, output, live_dir, p)
-        counts.update(
-            {
-                k: m.get(k)
-                for k in (
-                    "train_examples",
-                    "steps",
-                    "train_tokens_per_second",
-                    "eval_macro_f1",
-                )
-            }
-        )
+    run_stage("train_stance", lambda: train(dataset, output, live_dir, p), "eval_macro_f1")
 
 
 if __name__ == "__main__":

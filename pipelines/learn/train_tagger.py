@@ -2,8 +2,8 @@
 
 Reads the ``tagger`` DatasetDict from build_dataset, cuts each article into overlapping windows of
 ``max_length`` tokens (``stride`` tokens overlap, as at inference in
-:func:`pipelines.models.encoding.tag_text`), labels tokens from the char spans via ``offset_mapping``
-and trains ``AutoModelForTokenClassification`` (see :func:`pipelines.models.encoding.fit`).
+:func:`pipelines.models.inference.tag_text`), labels tokens from the char spans via ``offset_mapping``
+and trains ``AutoModelForTokenClassification`` (see :func:`pipelines.learn.train.fit`).
 """
 
 from __future__ import annotations
@@ -16,17 +16,8 @@ from typing import Annotated, Any
 import typer
 
 from pipelines.core.params import DEFAULT_PARAMS, load_section
-from pipelines.core.stagelog import stage
-from pipelines.models.encoding import (
-    IGNORE_INDEX,
-    TAG_LABELS,
-    TaggerParams,
-    TaskSpec,
-    bio_labels,
-    fit,
-    seeded_sample,
-    tokenize_windows,
-)
+from pipelines.learn.train import TaggerParams, TaskSpec, fit, load_saved, run_stage, seeded_sample
+from pipelines.models.encoding import IGNORE_INDEX, TAG_LABELS, bio_labels, tokenize_windows
 
 
 def _windows(
@@ -110,16 +101,7 @@ def spec(p: TaggerParams) -> TaskSpec:
 
 
 def train(dataset_dir: Path, output_dir: Path, live_dir: Path, p: TaggerParams) -> dict[str, Any]:
-    from datasets import load_from_disk
-
-    return fit(
-        spec(p),
-        p,
-        load_from_disk(str(dataset_dir), keep_in_memory=True),
-        output_dir,
-        live_dir,
-        {"stride": p.stride},
-    )
+    return fit(spec(p), p, load_saved(dataset_dir), output_dir, live_dir, {"stride": p.stride})
 
 
 def command(
@@ -134,19 +116,7 @@ def command(
 ) -> None:
     """Fine-tune the Source/Claim/Denial span tagger on the tagger dataset and save it as safetensors."""
     p = load_section(TaggerParams, "train_tagger", params)
-    with stage("train_tagger") as counts:
-        m = train(dataset, output, live_dir, p)
-        counts.update(
-            {
-                k: m.get(k)
-                for k in (
-                    "train_examples",
-                    "steps",
-                    "train_tokens_per_second",
-                    "eval_token_macro_f1",
-                )
-            }
-        )
+    run_stage("train_tagger", lambda: train(dataset, output, live_dir, p), "eval_token_macro_f1")
 
 
 if __name__ == "__main__":

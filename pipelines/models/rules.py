@@ -21,11 +21,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Any
 
 from pipelines.core.document import AnnotationSet, Article, Relation, Span
 from pipelines.core.lexicon import ASSERTS, DENIES, UNCONFIRMED, cue_stance, find_cues
+from pipelines.core.text import rough_sentences, sentences
 
 VERSION = "1"
 MODEL_VERSION = f"rules-{VERSION}"
@@ -102,35 +101,6 @@ class Attribution:
     denial: tuple[int, int] | None
     cue: str
     stance: str
-
-
-@lru_cache(maxsize=1)
-def _segmenter() -> Any:
-    import pysbd
-
-    return pysbd.Segmenter(language="en", clean=False)
-
-
-def sentences(text: str) -> list[tuple[int, int]]:
-    """Sentence offsets: each line split by pysbd, located back in the text (never re-typed)."""
-    out = []
-    pos = 0
-    for line in text.split("\n"):
-        if line.strip():
-            cursor = 0
-            for sent in _segmenter().segment(line):
-                core = sent.strip()
-                if not core:
-                    continue
-                at = line.find(core, cursor)
-                if (
-                    at < 0
-                ):  # pysbd never rewrites with clean=False; skip rather than guess
-                    continue
-                out.append((pos + at, pos + at + len(core)))
-                cursor = at + len(core)
-        pos += len(line) + 1
-    return out
 
 
 def _trim(text: str, start: int, end: int) -> tuple[int, int] | None:
@@ -223,10 +193,7 @@ def _claim_and_denial(
         return _trim(text, start, end), None, None
     cue = cues[0]
     denial = (start + cue.start, start + cue.end)
-    if (
-        cue.name not in _CLOSING_CUES
-        and len(text[start : start + cue.start].split()) <= 3
-    ):
+    if cue.name not in _CLOSING_CUES and len(text[start : start + cue.start].split()) <= 3:
         return _trim(text, denial[1], end), denial, cue.stance
     claim = _trim(text, start, denial[0])
     if claim:
@@ -257,9 +224,7 @@ def _attribution(text: str, start: int, end: int) -> Attribution | None:
         if text[start:a].strip():  # "<claim>, according to X."
             claim, denial, stance = _claim_and_denial(text, start, a)
         else:  # "According to X, <claim>."
-            claim, denial, stance = _claim_and_denial(
-                text, source[1] if source else b, end
-            )
+            claim, denial, stance = _claim_and_denial(text, source[1] if source else b, end)
     elif quote and close:  # '"<claim>," Smith said.' / '"<claim>," said Smith.'
         claim = _trim(text, start + quote.end() - 1, close.end())
         if text[close.end() : a].strip():
@@ -278,9 +243,7 @@ def _attribution(text: str, start: int, end: int) -> Attribution | None:
             claim, denial, stance = _trim(text, b, end), (a, b), lex[t0].stance
         else:
             told = _TOLD_WHOM.match(text, b, end) if _TELL.fullmatch(cue) else None
-            claim, denial, stance = _claim_and_denial(
-                text, told.end() if told else b, end
-            )
+            claim, denial, stance = _claim_and_denial(text, told.end() if told else b, end)
     return Attribution(source, claim, denial, cue, stance or cue_stance(cue))
 
 
@@ -318,11 +281,7 @@ def annotate(article: Article) -> AnnotationSet:
 
 
 def _words(text: str) -> set[str]:
-    return {
-        w
-        for w in re.findall(r"[a-z0-9]+", text.lower())
-        if w not in _STOP and len(w) > 1
-    }
+    return {w for w in re.findall(r"[a-z0-9]+", text.lower()) if w not in _STOP and len(w) > 1}
 
 
 _HEDGE = re.compile(
@@ -330,11 +289,6 @@ _HEDGE = re.compile(
     r"|may|might|could|appears?|apparently|according\s+to|suggest(?:s|ed)?|believed)\b",
     re.IGNORECASE,
 )
-
-
-_ROUGH_SENTENCE = re.compile(
-    r"(?<=[.!?])\s+|\n+"
-)  # pysbd is ~50 ms per FNC-1 body: too slow for 75k pairs
 
 
 def predict_stance(
@@ -350,7 +304,7 @@ def predict_stance(
     cw = _words(claim)
     if not cw or len(cw & _words(context)) / len(cw) < min_overlap:
         return "unrelated"
-    sents = [s for s in _ROUGH_SENTENCE.split(context) if s.strip()] or [context]
+    sents = rough_sentences(context) or [context]
     if source and any(source in s for s in sents):
         sents = [s for s in sents if source in s]
     scored = sorted(sents, key=lambda s: len(cw & _words(s)), reverse=True)

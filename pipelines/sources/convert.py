@@ -10,7 +10,6 @@ item is on both sides of a train/evaluation boundary.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ import typer
 from tqdm import tqdm
 
 from pipelines.core.document import StancePair, write_documents, write_pairs
+from pipelines.core.io import write_json
 from pipelines.core.params import ParamsError, load_section
 from pipelines.core.stagelog import log, stage
 from pipelines.sources.corpora import CorpusError
@@ -162,18 +162,8 @@ def convert(raw: Path, out: Path, params: ConvertParams) -> dict[str, Any]:
         "pairs": convert_pairs(raw, out, {k: list(v) for k, v in params.emergent_dedup.items()}),
     }
     out.mkdir(parents=True, exist_ok=True)
-    _write_json(out / "report.json", report)
+    write_json(out / "report.json", report, ensure_ascii=False, indent=1, sort_keys=True)
     return report
-
-
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    """Atomic like write_jsonl: a temp file renamed into place."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(
-        json.dumps(data, ensure_ascii=False, indent=1, sort_keys=True) + "\n",
-        encoding="utf-8",
-    )
-    tmp.replace(path)
 
 
 def command(

@@ -13,12 +13,9 @@ a temporary sibling folder and renamed into place, so an interrupted run leaves 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import shutil
 import tarfile
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Annotated, Any
@@ -26,12 +23,12 @@ from typing import IO, Annotated, Any
 import typer
 from tqdm import tqdm
 
+from pipelines.core.io import atomic_dir, copy_hashed
 from pipelines.core.params import ParamsError, load_section
 from pipelines.core.stagelog import log, stage
 
 MANIFEST = Path(__file__).with_name("manifest.json")
 MIRROR_ENV = "CLAIMTRACE_DATA_MIRROR"
-CHUNK = 1 << 20
 NO_NETWORK_HINT = (
     f"No network? Set {MIRROR_ENV} to a folder laid out like /work/shared/data "
     "(fnc1/, fnc1/anchors/, polnear/data/, emergent/) to copy the corpora from there instead."
@@ -72,17 +69,9 @@ def load_manifest(path: Path = MANIFEST) -> dict[str, dict[str, Any]]:
 
 def _copy_verified(src: IO[bytes], dest: Path, expected: str, origin: str) -> int:
     """Copy a stream to ``dest`` while hashing it; raise naming the file if the hash differs."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    digest, size = hashlib.sha256(), 0
-    with open(dest, "wb") as out:
-        while chunk := src.read(CHUNK):
-            digest.update(chunk)
-            out.write(chunk)
-            size += len(chunk)
-    if digest.hexdigest() != expected:
-        raise FetchError(
-            f"sha256 mismatch for {origin}: expected {expected}, got {digest.hexdigest()}"
-        )
+    digest, size = copy_hashed(src, dest)
+    if digest != expected:
+        raise FetchError(f"sha256 mismatch for {origin}: expected {expected}, got {digest}")
     return size
 
 
@@ -145,22 +134,6 @@ def _fetch_corpus(
         return total
 
 
-def _replace_dir(tmp: Path, out: Path) -> None:
-    """Swap the finished ``tmp`` into ``out``; the old output is removed only after the swap."""
-    old = None
-    if out.exists():
-        old = out.with_name(f".{out.name}.old-{os.getpid()}")
-        out.rename(old)
-    try:
-        tmp.rename(out)
-    except OSError:
-        if old is not None:
-            old.rename(out)
-        raise
-    if old is not None:
-        shutil.rmtree(old)
-
-
 def fetch(
     out: Path,
     params: FetchParams,
@@ -169,20 +142,11 @@ def fetch(
 ) -> dict[str, int]:
     """Fetch ``params.corpora`` into ``out`` (replaced whole); return file and byte counts."""
     manifest = load_manifest() if manifest is None else manifest
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
-    umask = os.umask(0)
-    os.umask(umask)
-    tmp.chmod(0o777 & ~umask)  # mkdtemp makes it private; the output should not be
-    try:
-        counts = {"files": 0, "bytes": 0}
+    counts = {"files": 0, "bytes": 0}
+    with atomic_dir(out) as tmp:
         for name in params.corpora:
             counts["bytes"] += _fetch_corpus(name, manifest[name], tmp, mirror, params)
             counts["files"] += len(manifest[name]["files"])
-        _replace_dir(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return counts
 
 

@@ -26,10 +26,7 @@ stance given is the same (no variation, so chance agreement is 1).
 from __future__ import annotations
 
 import itertools
-import json
 import math
-import os
-import tempfile
 import warnings
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -47,6 +44,7 @@ from pipelines.core.document import (
     Span,
     read_documents,
 )
+from pipelines.core.io import write_json
 from pipelines.core.scoring import span_scores
 from pipelines.core.stagelog import log, stage
 
@@ -357,20 +355,6 @@ def _vote(stances: Sequence[str], reviewer_stance: str | None) -> str:
 # --- CLI ---------------------------------------------------------------------------------------
 
 
-def write_json(path: Path, data: dict[str, Any]) -> None:
-    """Write ``data`` atomically (temp file + rename), so DVC never sees a half-written metric."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, ensure_ascii=False, indent=2, sort_keys=True)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def command(
     annotations: Annotated[
         Path, typer.Argument(help="Documents JSONL exported by `studio pull`.")
@@ -393,7 +377,7 @@ def command(
         except ValueError as e:  # AgreementError, DocumentError, bad JSON: all name the culprit
             log.error("%s: %s", annotations, e)
             raise typer.Exit(1) from e
-        write_json(out, result)
+        write_json(out, result, ensure_ascii=False, indent=2, sort_keys=True)
         counts["documents"] = result["documents"]
         counts["compared"] = result["documents_compared"]
         counts["annotators"] = len(result["annotators"])

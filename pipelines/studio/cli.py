@@ -11,7 +11,8 @@ from typing import Annotated
 
 import typer
 
-from pipelines.core.document import read_articles, read_documents, write_documents, write_jsonl
+from pipelines.core.document import read_articles, read_documents, write_documents
+from pipelines.core.io import write_json, write_jsonl
 from pipelines.core.stagelog import stage
 from pipelines.studio import server as srv
 from pipelines.studio.server import StudioError
@@ -163,9 +164,7 @@ def pull(
         errors_path = out / "pull-errors.json"
         if result.errors:
             # the previous pull's files stay as they were: a partial export is never written
-            errors_path.write_text(
-                json.dumps({**report, "errors": result.errors}, indent=2) + "\n", encoding="utf-8"
-            )
+            write_json(errors_path, {**report, "errors": result.errors}, indent=2)
             typer.echo(
                 f"error: {len(result.errors)} annotation(s) cannot be converted; nothing written",
                 err=True,
@@ -181,9 +180,7 @@ def pull(
         write_documents(out / "stale.jsonl", result.stale)
         write_jsonl(out / "skipped.jsonl", result.stats.skipped)
         report["seconds"] = round(time.perf_counter() - t0, 2)
-        (out / "report.json").write_text(
-            json.dumps(report, indent=2, sort_keys=True) + "\n", encoding="utf-8"
-        )
+        write_json(out / "report.json", report, indent=2, sort_keys=True)
         counts.update(result.stats.counts)
         root = _dvc_root(out) if dvc_add else None
         if root is not None:

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from huggingface_hub import DatasetCard, EvalResult, ModelCard
 
 # The guide's running example: one reported claim, one source that cannot confirm it, one that
-# asserts it. Contexts mark the source with [SRC] ... [/SRC] as pipelines.models.encoding.pair_texts does;
+# asserts it. Contexts mark the source with [SRC] ... [/SRC] as pipelines.core.text.pair_texts does;
 # the Hub widget takes a single text, so claim and context are joined by [SEP] there.
 WIDGET_CLAIM = "Russia had used North Korean missiles"
 WIDGET_CONTEXTS = (  # (example title, context)

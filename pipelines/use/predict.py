@@ -3,29 +3,27 @@
 Input lines ``{"id", "text"}``; output lines ``{"id", "text", "spans": [{"id", "label", "start",
 "end", "text", "score"}], "relations": [{"source", "claim", "stance", "score"}]}`` with Python
 code-point offsets (``text[start:end] == span text``). Articles are tagged whole (long ones in
-overlapping windows, :func:`pipelines.models.encoding.tag_text`); each Source is paired with the Claims
+overlapping windows, :func:`pipelines.models.inference.tag_text`); each Source is paired with the Claims
 in its own or a nearby sentence, the pair is classified by the stance model with the same marked
-context as in training (:func:`pipelines.models.encoding.relation_context`), and pairs predicted
-``unrelated`` are dropped. Streaming, bad-line handling and ``--strict`` as in ``classify``.
+context as in training (:func:`pipelines.core.text.relation_context`), and pairs predicted
+``unrelated`` are dropped. Streaming, bad-line handling and ``--strict`` as in ``classify`` (:mod:`pipelines.core.io`).
 """
 
 from __future__ import annotations
 
 import bisect
-import hashlib
 import json
-import re
 from dataclasses import asdict, dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from pipelines.core.document import AnnotationSet, Article, Relation, Span
+from pipelines.core.io import LineHandler, require_id, require_text, run_stream, sha256_files
 from pipelines.core.params import ParamsError, load_section
-from pipelines.use.classify import require_id, require_text, run_stream
-
-_SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+['\"’”)\]]*|\n|$)")
+from pipelines.core.text import relation_context, sentence_starts
 
 
 @dataclass(frozen=True)
@@ -71,11 +69,6 @@ def parse_article(record: dict[str, Any]) -> ArticleInput:
     return ArticleInput(record, require_text(record, "text"))
 
 
-def sentence_starts(text: str) -> list[int]:
-    """Code-point offsets where sentences start (a light splitter: only adjacency matters here)."""
-    return [m.start() for m in _SENTENCE.finditer(text) if m.group().strip()] or [0]
-
-
 def sentence_range(starts: list[int], span: Span) -> tuple[int, int]:
     """Indices of the first and last sentence a span touches."""
     return (
@@ -88,8 +81,6 @@ def candidate_pairs(
     text: str, spans: list[Span], sentence_gap: int, context_chars: int
 ) -> list[Candidate]:
     """Every (Source, Claim) at most ``sentence_gap`` sentences apart, with its marked context."""
-    from pipelines.models.encoding import relation_context
-
     starts = sentence_starts(text)
     where = {s.id: sentence_range(starts, s) for s in spans}
     sources = [s for s in spans if s.label == "Source" and s.text.strip()]
@@ -111,7 +102,7 @@ def predict_records(
     tagger: Any, model: Any, batch: list[ArticleInput], p: PredictParams
 ) -> list[dict[str, Any]]:
     """Spans for each article of the batch, then all their candidate pairs classified at once."""
-    from pipelines.models.encoding import classify_pairs, tag_text
+    from pipelines.models.inference import classify_pairs, tag_text
 
     spans = [tag_text(tagger, item.text, p.batch_size) for item in batch]
     candidates = [
@@ -157,7 +148,7 @@ def load(
     batch_size: int | None = None,
 ) -> tuple[PredictParams, Any, Any]:
     """The predict params (command-line overrides applied) and both loaded models."""
-    from pipelines.models.encoding import load_stance, load_tagger
+    from pipelines.models.inference import load_stance, load_tagger
 
     p = load_section(PredictParams, "predict", params)
     model_dir = model or Path(p.model)
@@ -171,11 +162,7 @@ def load(
 
 def _weights_digest(*model_dirs: Path) -> str:
     """A short content hash of the models' weights: the Label Studio ``model_version``."""
-    h = hashlib.sha256()
-    for d in model_dirs:
-        for f in sorted(d.glob("*.safetensors")):
-            h.update(f.read_bytes())
-    return h.hexdigest()[:12]
+    return sha256_files(f for d in model_dirs for f in sorted(d.glob("*.safetensors")))[:12]
 
 
 @dataclass(frozen=True)
@@ -235,16 +222,9 @@ def command(
 ) -> None:
     """Tag Claim/Source/Denial spans in each article and link Sources to Claims with a stance."""
     p, loaded_tagger, loaded_model = load(params, tagger, model, batch_size)
-    run_stream(
-        "predict",
-        "articles",
-        input,
-        output,
-        parse_article,
-        lambda batch: predict_records(loaded_tagger, loaded_model, batch, p),
-        p.articles_per_batch,
-        strict,
-    )
+    process = partial(predict_records, loaded_tagger, loaded_model, p=p)
+    handler = LineHandler(parse_article, process, p.articles_per_batch, strict)
+    run_stream("predict", "articles", input, output, handler)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,343 @@
+"""File input and output shared by every part: atomic writes, JSONL reading and streaming, hashes.
+
+**Atomic writes.** Every output file or folder is written under a temporary name beside it and
+renamed over the old one only when complete (``os.replace``): a crash, a full disk or a failed
+``--strict`` run leaves the previous output as it was and no partial file. A replaced file keeps
+its permissions; a new one gets the usual mode (``0o666`` less the umask).
+
+**JSONL streaming** (``classify``, ``predict``): :func:`stream_jsonl` reads an input file line by
+line, hands batches of parsed items to a function and writes its output records as they come, so
+memory stays flat on any input size. A bad line (not JSON, not UTF-8, not writable back, or
+refused by the caller's ``parse``) is reported with its line number and skipped, or under
+``strict`` stops the run. :func:`run_stream` adds the stage report and the command's exit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, Generic, TypeVar
+
+import typer
+from tqdm import tqdm
+
+from pipelines.core.stagelog import log, stage
+
+PathLike = str | os.PathLike[str]
+T = TypeVar("T")
+CHUNK = 1 << 20  # bytes per read when hashing or copying
+
+
+# --- atomic writes -----------------------------------------------------------------------------
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@contextmanager
+def atomic_open(path: PathLike) -> Iterator[IO[str]]:
+    """A UTF-8 text file to write ``path`` through: renamed over ``path`` when the block ends,
+    removed when it raises. Missing parent folders are created."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    mode = path.stat().st_mode & 0o7777 if path.exists() else 0o666 & ~_umask()
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            yield f
+        os.chmod(tmp, mode)  # mkstemp makes 0600
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_text(path: PathLike, text: str) -> None:
+    with atomic_open(path) as f:
+        f.write(text)
+
+
+def write_json(path: PathLike, data: Any, **dumps: Any) -> None:
+    """``json.dumps(data, **dumps)`` and a newline; each caller keeps its own format."""
+    write_text(path, json.dumps(data, **dumps) + "\n")
+
+
+def write_jsonl(path: PathLike, records: Iterable[dict[str, Any]]) -> int:
+    """One JSON object per line (keys sorted, UTF-8 as is); returns the number of records."""
+    n = 0
+    with atomic_open(path) as f:
+        for rec in records:
+            f.write(json.dumps(rec, ensure_ascii=False, sort_keys=True))
+            f.write("\n")
+            n += 1
+    return n
+
+
+def replace_dir(tmp: Path, out: Path) -> None:
+    """Swap the finished folder ``tmp`` into ``out``; the old output is removed only after the swap."""
+    old = None
+    if out.exists():
+        old = out.with_name(f".{out.name}.old-{os.getpid()}")
+        out.rename(old)
+    try:
+        tmp.rename(out)
+    except OSError:
+        if old is not None:
+            old.rename(out)
+        raise
+    if old is not None:
+        shutil.rmtree(old)
+
+
+@contextmanager
+def atomic_dir(out: PathLike) -> Iterator[Path]:
+    """An empty temporary folder beside ``out`` to build the output in; it replaces ``out`` when
+    the block ends and is removed when the block raises."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
+    try:
+        tmp.chmod(0o777 & ~_umask())  # mkdtemp makes it private; the output should not be
+        yield tmp
+        replace_dir(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+# --- reading and hashing -----------------------------------------------------------------------
+
+
+def read_jsonl(path: PathLike) -> Iterator[dict[str, Any]]:
+    """Yield one dict per non-empty line; a bad line raises naming the file and line number."""
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                yield json.loads(line)
+            except json.JSONDecodeError as e:
+                raise ValueError(
+                    f"{path}:{lineno}: not valid JSON ({e.msg}, column {e.colno})"
+                ) from e
+
+
+def copy_hashed(src: IO[bytes], dest: Path) -> tuple[str, int]:
+    """Copy a byte stream to ``dest`` while hashing it: (sha256 hex digest, bytes copied)."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    digest, size = hashlib.sha256(), 0
+    with open(dest, "wb") as out:
+        while chunk := src.read(CHUNK):
+            digest.update(chunk)
+            out.write(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def sha256_files(paths: Iterable[PathLike]) -> str:
+    """The sha256 hex digest of the files' bytes, one file after the other."""
+    digest = hashlib.sha256()
+    for path in paths:
+        with open(path, "rb") as f:
+            while chunk := f.read(CHUNK):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def sha256_file(path: PathLike) -> str:
+    return sha256_files([path])
+
+
+# --- JSONL streaming ---------------------------------------------------------------------------
+
+MAX_DEPTH = 100  # JSON nesting a line may have; deeper would overflow the encoder's stack on output
+
+
+class BadInput(ValueError):
+    """One input line cannot be processed; the message says why (the caller adds where)."""
+
+
+class InputError(RuntimeError):
+    """A bad line under ``--strict``: names the file and line number."""
+
+
+def require_id(record: dict[str, Any]) -> None:
+    if "id" not in record:
+        raise BadInput("missing field 'id'")
+    if (
+        isinstance(record["id"], bool)
+        or not isinstance(record["id"], str | int)
+        or record["id"] == ""
+    ):
+        raise BadInput(f"field 'id' must be a non-empty string or an integer, got {record['id']!r}")
+
+
+def require_text(record: dict[str, Any], key: str) -> str:
+    if key not in record:
+        raise BadInput(f"missing field {key!r}")
+    value = record[key]
+    if not isinstance(value, str):
+        raise BadInput(f"field {key!r} must be a string, got {type(value).__name__}")
+    if not value.strip():
+        raise BadInput(f"field {key!r} is empty")
+    return value
+
+
+def check_tree(record: dict[str, Any]) -> None:
+    """Reject what parses but cannot be written back: lone surrogates, nesting over :data:`MAX_DEPTH`.
+
+    JSON ``"\\ud800"`` escapes decode to lone surrogates, which UTF-8 cannot encode; the record is
+    echoed into the output, so every key and string in it is checked (iteratively: no recursion).
+    """
+    stack: list[tuple[str, Any, int]] = [("", record, 1)]
+    while stack:
+        path, value, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise BadInput(f"field {path!r} is nested too deeply (more than {MAX_DEPTH} levels)")
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError as e:
+                raise BadInput(
+                    f"field {path!r} is not valid Unicode text (lone surrogate at offset {e.start})"
+                ) from None
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                sub = f"{path}.{key}" if path else key
+                try:
+                    key.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise BadInput(
+                        f"a key in {path or 'the line'!r} is not valid Unicode text (lone surrogate)"
+                    ) from None
+                stack.append((sub, item, depth + 1))
+        elif isinstance(value, list):
+            stack.extend((f"{path}[{i}]", item, depth + 1) for i, item in enumerate(value))
+
+
+def _parse_line(raw: bytes) -> dict[str, Any]:
+    try:
+        record = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise BadInput(f"not UTF-8 ({e.reason} at byte {e.start})") from e
+    except json.JSONDecodeError as e:
+        raise BadInput(f"not valid JSON ({e.msg}, column {e.colno})") from e
+    except RecursionError as e:
+        # the parser recurses per nesting level: a line like "[[[[..." exhausts the stack
+        raise BadInput(f"nested too deeply (more than {MAX_DEPTH} levels)") from e
+    if not isinstance(record, dict):
+        raise BadInput(f"expected a JSON object, got {type(record).__name__}")
+    check_tree(record)
+    return record
+
+
+@dataclass(frozen=True)
+class LineHandler(Generic[T]):
+    """What a stream does with its input: ``parse`` checks one JSON object (raising
+    :class:`BadInput` for a bad one), ``process`` turns a batch of ``batch_size`` parsed items into
+    output records; under ``strict`` a bad line stops the stream instead of being skipped."""
+
+    parse: Callable[[dict[str, Any]], T]
+    process: Callable[[list[T]], list[dict[str, Any]]]
+    batch_size: int
+    strict: bool
+
+
+@dataclass
+class StreamCounts:
+    lines: int = 0
+    written: int = 0
+    skipped: int = 0
+
+
+def _records(
+    f: IO[bytes],
+    path: Path,
+    counts: StreamCounts,
+    handler: LineHandler[T],
+    bar: Any,
+) -> Iterator[T]:
+    """Parsed input items; a bad line is logged and skipped, or raises :class:`InputError`."""
+    for lineno, raw in enumerate(f, 1):
+        bar.update(len(raw))
+        if not raw.strip():
+            continue
+        counts.lines += 1
+        try:
+            yield handler.parse(_parse_line(raw))
+        except BadInput as e:
+            where = f"{path}:{lineno}: {e}"
+            if handler.strict:
+                raise InputError(
+                    f"{where} (--strict: stopped; fix the line or drop --strict to skip it)"
+                ) from e
+            counts.skipped += 1
+            log.warning("%s; line skipped", where)
+
+
+def stream_jsonl(in_path: Path, out_path: Path, handler: LineHandler[T], desc: str) -> StreamCounts:
+    """Read ``in_path`` line by line, process batches of parsed items, write JSONL to ``out_path``.
+
+    Output goes through :func:`atomic_open`: a crash or a ``--strict`` failure leaves any
+    previous output untouched and no partial file.
+    """
+    counts = StreamCounts()
+    with (
+        open(in_path, "rb") as f,
+        atomic_open(out_path) as out,
+        tqdm(total=in_path.stat().st_size, desc=desc, unit="B", unit_scale=True) as bar,
+    ):
+
+        def flush(batch: list[T]) -> None:
+            for rec in handler.process(batch):
+                out.write(json.dumps(rec, ensure_ascii=False) + "\n")
+                counts.written += 1
+            out.flush()  # written as it goes: a batch's results leave memory at once
+            bar.set_postfix(written=counts.written, skipped=counts.skipped)
+
+        batch: list[T] = []
+        for item in _records(f, in_path, counts, handler, bar):
+            batch.append(item)
+            if len(batch) >= handler.batch_size:
+                flush(batch)
+                batch = []
+        if batch:
+            flush(batch)
+    return counts
+
+
+def run_stream(
+    name: str, unit: str, in_path: Path, out_path: Path, handler: LineHandler[T]
+) -> StreamCounts:
+    """:func:`stream_jsonl` with the stage report (counts, rate) and a clean exit on bad input."""
+    if not in_path.is_file():
+        raise typer.BadParameter(f"{in_path}: no such file")
+    if in_path.resolve() == out_path.resolve():
+        raise typer.BadParameter("the output must be a different file from the input")
+    with stage(name) as report:
+        t0 = time.perf_counter()
+        try:
+            counts = stream_jsonl(in_path, out_path, handler, name)
+        except InputError as e:
+            log.error("%s", e)
+            raise typer.Exit(code=1) from e
+        seconds = time.perf_counter() - t0
+        report.update(lines=counts.lines, written=counts.written, skipped=counts.skipped)
+        report[f"{unit}_per_s"] = round(counts.written / seconds, 2) if seconds else 0.0
+    if counts.skipped:
+        log.warning(
+            "%d of %d lines skipped (see the warnings above); --strict makes that an error",
+            counts.skipped,
+            counts.lines,
+        )
+    return counts
