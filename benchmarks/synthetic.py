@@ -159,7 +159,7 @@ def tagger_rows(n: int, seed: int = 13) -> list[dict[str, Any]]:
 
 def dataset_dict(task: str, n: int, seed: int = 13) -> Any:
     """A DatasetDict shaped like build_dataset's output (train + a small validation split)."""
-    from pipelines.learn.build_dataset import stance_features, tagger_features, to_dataset_dict
+    from pipelines.learn.dataset_rows import stance_features, tagger_features, to_dataset_dict
 
     rows = stance_rows(n + 8, seed) if task == "stance" else tagger_rows(n + 4, seed)
     features = stance_features() if task == "stance" else tagger_features()

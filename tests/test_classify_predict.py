@@ -97,7 +97,7 @@ def build_tiny_models(root: Path) -> Path:
     from datasets import Dataset, DatasetDict
 
     from pipelines.learn import train_stance, train_tagger
-    from pipelines.learn.build_dataset import stance_features, tagger_features
+    from pipelines.learn.dataset_rows import stance_features, tagger_features
     from pipelines.learn.train import TaggerParams, TrainParams
 
     stance_rows, tagger_rows = _tiny_rows()

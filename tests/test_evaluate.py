@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from pipelines.core.document import StancePair
 from pipelines.core.stagelog import log
 from pipelines.learn import evaluate, results_table
+from pipelines.sources.corpora import fnc1
 
 
 def pair(i, claim, context="ctx", stance="asserts", source=None, prefix="p"):
@@ -40,28 +41,26 @@ def write_submission(path: Path, rows: list[tuple[str, str, str]]) -> Path:
 
 def test_read_fnc_submission_checks_columns_and_labels(tmp_path):
     ok = write_submission(tmp_path / "ok.csv", [("A, with comma\nand newline", "1", "agree")])
-    assert evaluate.read_fnc_submission(ok) == [
-        evaluate.FncRow("A, with comma\nand newline", "1", "agree")
-    ]
+    assert fnc1.read_fnc_submission(ok) == [fnc1.FncRow("A, with comma\nand newline", "1", "agree")]
     bad = write_submission(tmp_path / "bad.csv", [("A", "1", "agree"), ("B", "2", "asserts")])
     with pytest.raises(ValueError, match=r"bad.csv: data row 2: stance 'asserts'"):
-        evaluate.read_fnc_submission(bad)
+        fnc1.read_fnc_submission(bad)
     (tmp_path / "cols.csv").write_text("Headline,Stance\nA,agree\n", encoding="utf-8")
     with pytest.raises(ValueError, match=r"missing columns \['Body ID'\]"):
-        evaluate.read_fnc_submission(tmp_path / "cols.csv")
+        fnc1.read_fnc_submission(tmp_path / "cols.csv")
 
 
 def test_anchor_predictions_follow_row_ids_and_check_headlines(tmp_path):
     rows = [
-        evaluate.FncRow("First  headline", "1", "agree"),
-        evaluate.FncRow("Second", "2", "unrelated"),
+        fnc1.FncRow("First  headline", "1", "agree"),
+        fnc1.FncRow("Second", "2", "unrelated"),
     ]
     pairs = [pair(1, "second", prefix="fnc1:test:"), pair(0, "First headline", prefix="fnc1:test:")]
-    assert evaluate.anchor_predictions(rows, pairs, Path("a.csv")) == ["unrelated", "asserts"]
+    assert fnc1.anchor_predictions(rows, pairs, Path("a.csv")) == ["unrelated", "asserts"]
     with pytest.raises(ValueError, match="does not match test pair 'fnc1:test:0'"):
-        evaluate.anchor_predictions(rows, [pair(0, "Other", prefix="fnc1:test:")], Path("a.csv"))
+        fnc1.anchor_predictions(rows, [pair(0, "Other", prefix="fnc1:test:")], Path("a.csv"))
     with pytest.raises(ValueError, match="has no row"):
-        evaluate.anchor_predictions(rows, [pair(5, "x", prefix="fnc1:test:")], Path("a.csv"))
+        fnc1.anchor_predictions(rows, [pair(5, "x", prefix="fnc1:test:")], Path("a.csv"))
 
 
 def test_sample_indices_is_seeded_and_ordered():
@@ -145,7 +144,7 @@ def _tiny_eval_data(root: Path, models_root: Path) -> tuple[Path, Path]:
     """Stance and tagger DatasetDicts shaped like build_dataset's, and an anchors folder."""
     from datasets import Dataset, DatasetDict, load_from_disk
 
-    from pipelines.learn.build_dataset import stance_features
+    from pipelines.learn.dataset_rows import stance_features
 
     stance = load_from_disk(str(models_root / "datasets" / "stance"))
     features = stance_features()
@@ -253,7 +252,7 @@ def test_evaluate_scores_every_system_on_the_same_pairs(tmp_path, tiny_models):
     assert set(fnc["systems"]) == {"model", "majority", "tfidf_lr", "rules", "athene", "talos"}
     # anchors: athene's file is the gold but for two rows; talos says unrelated everywhere
     gold = [s for _, s, _ in HEADLINES]
-    athene = [evaluate.STANCE_MAP[a] for _, _, a in HEADLINES]
+    athene = [fnc1.STANCE_MAP[a] for _, _, a in HEADLINES]
     from pipelines.core import scoring
 
     assert fnc["systems"]["athene"]["fnc_score"] == pytest.approx(

@@ -140,7 +140,7 @@ ANCHOR_FIGURES = {
 
 @pytest.mark.parametrize("system", sorted(ANCHOR_FIGURES))
 def test_anchor_figures_reproduced(mirror, system):
-    from pipelines.learn.evaluate import FNC_LABELS, read_fnc_submission
+    from pipelines.sources.corpora.fnc1 import FNC_LABELS, read_fnc_submission
 
     gold = [
         row.stance for row in read_fnc_submission(mirror / "fnc1" / "competition_test_stances.csv")

@@ -118,7 +118,7 @@ def test_no_pickle_eval_exec_or_remote_code_in_pipelines() -> None:
 def tiny_stance_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A stance model trained by the project's own trainer for 1 step on 8 synthetic pairs."""
     pytest.importorskip("pipelines.learn.train_stance")
-    from pipelines.learn.build_dataset import stance_features, to_dataset_dict
+    from pipelines.learn.dataset_rows import stance_features, to_dataset_dict
     from pipelines.learn.train import TrainParams
     from pipelines.learn.train_stance import spec
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -45,6 +45,13 @@ from pipelines.core.io import atomic_dir, sha256_file, write_json, write_text
 from pipelines.core.params import DEFAULT_PARAMS, load_section
 from pipelines.core.stagelog import stage
 from pipelines.core.text import relation_context, split_sentences
+from pipelines.learn.dataset_rows import (
+    stance_features,
+    stance_row,
+    tagger_features,
+    tagger_row,
+    to_dataset_dict,
+)
 
 POLNEAR_SPLITS = ("train", "dev", "test")
 PAIR_FILES = ("fnc1_train", "fnc1_test", "emergent_train", "emergent_test")
@@ -191,36 +198,6 @@ def shorten_contexts(pairs: Sequence[StancePair], max_chars: int) -> list[Stance
     return out
 
 
-def tagger_row(doc: Document, ann: AnnotationSet, subset: str, primary: bool) -> dict[str, Any]:
-    spans = sorted(ann.spans, key=lambda s: (s.start, s.end, s.label))
-    return {
-        "id": f"{doc.article.id}:{ann.annotator}",
-        "group": doc.article.id,
-        "subset": subset,
-        "origin": ann.origin or subset,
-        "annotator": ann.annotator,
-        "primary": primary,
-        "text": doc.article.text,
-        "span_starts": [s.start for s in spans],
-        "span_ends": [s.end for s in spans],
-        "span_labels": [s.label for s in spans],
-    }
-
-
-def stance_row(pair: StancePair, subset: str, annotator: str | None) -> dict[str, Any]:
-    return {
-        "id": pair.id,
-        "claim": pair.claim,
-        "context": pair.context,
-        "source": pair.source,
-        "stance": pair.stance,
-        "group": pair.group,
-        "subset": subset,
-        "origin": pair.origin,
-        "annotator": annotator,
-    }
-
-
 def check_dataset(splits: dict[str, list[dict[str, Any]]], kind: str) -> None:
     """Data invariants: allowed labels only, no group in two splits, test splits hold test items only."""
     tests = STANCE_TEST_SPLITS if kind == "stance" else TAGGER_TEST_SPLITS
@@ -262,6 +239,91 @@ class Collected:
     counts: Counter[str]
 
 
+@dataclass
+class _Assignment:
+    """Rows by split while :func:`collect` assigns them; ``pool_*`` wait for train/validation."""
+
+    stance: defaultdict[str, list[dict[str, Any]]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
+    tagger: defaultdict[str, list[dict[str, Any]]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
+    pool_stance: list[dict[str, Any]] = field(default_factory=list)
+    pool_tagger: list[dict[str, Any]] = field(default_factory=list)
+    counts: Counter[str] = field(default_factory=Counter)
+
+
+def _add_documents(
+    out: _Assignment, docs: Iterable[Document], subset: str, test_split: str | None, p: BuildParams
+) -> None:
+    """Stance pairs and tagger rows of annotated documents: into ``test_split`` (the project's
+    annotations: a seeded share into ``test_annotations``), else into the training pool."""
+    counts = out.counts
+    for doc in docs:
+        counts[f"{subset}_articles"] += 1
+        primary, others = choose_annotator(doc)
+        if primary is None:
+            counts[f"{subset}_unannotated"] += 1
+            continue
+        split = test_split
+        if (
+            subset == "annotations"
+            and unit_hash(p.seed, "test", doc.article.id) < p.annotations_test_fraction
+        ):
+            split = "test_annotations"
+        srows = [
+            stance_row(pr, subset, primary.annotator)
+            for pr in relation_pairs(doc, primary, subset, p.negatives_per_article, p.context_chars)
+        ]
+        trow = tagger_row(doc, primary, subset, True)
+        if split is None:
+            out.pool_stance.extend(srows)
+            out.pool_tagger.append(trow)
+            counts["unused_other_annotators"] += len(others)
+        else:
+            out.stance[split].extend(srows)
+            out.tagger[split].append(trow)
+            out.tagger[f"{split}_other_annotators"].extend(
+                tagger_row(doc, a, subset, False) for a in others
+            )
+
+
+def _add_pairs(out: _Assignment, pairs: dict[str, Iterable[StancePair]], p: BuildParams) -> None:
+    """FNC-1 and Emergent pairs (long bodies shortened): test files to their own test split."""
+    for name in PAIR_FILES:
+        rows = [
+            stance_row(pr, name, None)
+            for pr in shorten_contexts(list(pairs.get(name, ())), p.context_chars)
+        ]
+        if name.endswith("_test"):
+            out.stance[f"test_{name.removesuffix('_test')}"].extend(rows)
+        else:
+            out.pool_stance.extend(rows)
+
+
+def _split_pool(out: _Assignment, p: BuildParams) -> None:
+    """Pooled rows to train or validation by a seeded hash of their group; a row whose group is
+    in a test split is dropped (and counted)."""
+    test_groups = {
+        r["group"] for rows in (*out.stance.values(), *out.tagger.values()) for r in rows
+    }
+    for pool, splits, kind in (
+        (out.pool_stance, out.stance, "stance"),
+        (out.pool_tagger, out.tagger, "tagger"),
+    ):
+        for row in pool:
+            if row["group"] in test_groups:
+                out.counts[f"{kind}_dropped_test_overlap"] += 1
+                continue
+            split = (
+                "validation"
+                if unit_hash(p.seed, "validation", row["group"]) < p.validation_fraction
+                else "train"
+            )
+            splits[split].append(row)
+
+
 def collect(
     polnear: dict[str, Iterable[Document]],
     pairs: dict[str, Iterable[StancePair]],
@@ -269,135 +331,25 @@ def collect(
     p: BuildParams,
 ) -> Collected:
     """Assign every item to its split (pure: the CLI does the file I/O)."""
-    counts: Counter[str] = Counter()
-    stance: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    tagger: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    pool_stance: list[dict[str, Any]] = []
-    pool_tagger: list[dict[str, Any]] = []
-
-    def add_docs(docs: Iterable[Document], subset: str, test_split: str | None) -> None:
-        for doc in docs:
-            counts[f"{subset}_articles"] += 1
-            primary, others = choose_annotator(doc)
-            if primary is None:
-                counts[f"{subset}_unannotated"] += 1
-                continue
-            split = test_split
-            if (
-                subset == "annotations"
-                and unit_hash(p.seed, "test", doc.article.id) < p.annotations_test_fraction
-            ):
-                split = "test_annotations"
-            srows = [
-                stance_row(pr, subset, primary.annotator)
-                for pr in relation_pairs(
-                    doc, primary, subset, p.negatives_per_article, p.context_chars
-                )
-            ]
-            trow = tagger_row(doc, primary, subset, True)
-            if split is None:
-                pool_stance.extend(srows)
-                pool_tagger.append(trow)
-                counts["unused_other_annotators"] += len(others)
-            else:
-                stance[split].extend(srows)
-                tagger[split].append(trow)
-                tagger[f"{split}_other_annotators"].extend(
-                    tagger_row(doc, a, subset, False) for a in others
-                )
-
+    out = _Assignment()
     for name in POLNEAR_SPLITS:
-        add_docs(
-            polnear.get(name, ()),
-            f"polnear_{name}",
-            "test_polnear" if name == "test" else None,
-        )
-    add_docs(annotations, "annotations", None)
-    for name in PAIR_FILES:
-        rows = [
-            stance_row(pr, name, None)
-            for pr in shorten_contexts(list(pairs.get(name, ())), p.context_chars)
-        ]
-        if name.endswith("_test"):
-            stance[f"test_{name.removesuffix('_test')}"].extend(rows)
-        else:
-            pool_stance.extend(rows)
-
-    test_groups = {r["group"] for rows in (*stance.values(), *tagger.values()) for r in rows}
-    for pool, out, kind in (
-        (pool_stance, stance, "stance"),
-        (pool_tagger, tagger, "tagger"),
-    ):
-        for row in pool:
-            if row["group"] in test_groups:
-                counts[f"{kind}_dropped_test_overlap"] += 1
-                continue
-            split = (
-                "validation"
-                if unit_hash(p.seed, "validation", row["group"]) < p.validation_fraction
-                else "train"
-            )
-            out[split].append(row)
-    stance_splits = {s: stance.get(s, []) for s in (*TRAIN_SPLITS, *STANCE_TEST_SPLITS)}
-    tagger_splits = {s: tagger.get(s, []) for s in (*TRAIN_SPLITS, *TAGGER_TEST_SPLITS)}
+        test_split = "test_polnear" if name == "test" else None
+        _add_documents(out, polnear.get(name, ()), f"polnear_{name}", test_split, p)
+    _add_documents(out, annotations, "annotations", None, p)
+    _add_pairs(out, pairs, p)
+    _split_pool(out, p)
+    stance_splits = {s: out.stance.get(s, []) for s in (*TRAIN_SPLITS, *STANCE_TEST_SPLITS)}
+    tagger_splits = {s: out.tagger.get(s, []) for s in (*TRAIN_SPLITS, *TAGGER_TEST_SPLITS)}
     check_dataset(stance_splits, "stance")
     check_dataset(tagger_splits, "tagger")
-    return Collected(stance_splits, tagger_splits, counts)
-
-
-def stance_features() -> Any:
-    from datasets import ClassLabel, Features, Value
-
-    return Features(
-        {
-            "id": Value("string"),
-            "claim": Value("string"),
-            "context": Value("string"),
-            "source": Value("string"),
-            "stance": ClassLabel(names=list(PAIR_STANCES)),
-            "group": Value("string"),
-            "subset": Value("string"),
-            "origin": Value("string"),
-            "annotator": Value("string"),
-        }
-    )
-
-
-def tagger_features() -> Any:
-    from datasets import Features, List, Value
-
-    return Features(
-        {
-            "id": Value("string"),
-            "group": Value("string"),
-            "subset": Value("string"),
-            "origin": Value("string"),
-            "annotator": Value("string"),
-            "primary": Value("bool"),
-            "text": Value("string"),
-            "span_starts": List(Value("int32")),
-            "span_ends": List(Value("int32")),
-            "span_labels": List(Value("string")),
-        }
-    )
-
-
-def to_dataset_dict(splits: dict[str, list[dict[str, Any]]], features: Any) -> Any:
-    from datasets import Dataset, DatasetDict
-
-    return DatasetDict(
-        {
-            name: Dataset.from_dict({k: [r[k] for r in rows] for k in features}, features=features)
-            for name, rows in splits.items()
-        }
-    )
+    return Collected(stance_splits, tagger_splits, out.counts)
 
 
 def _counts_cell(counts: Counter[str]) -> str:
     return ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "-"
 
 
-def dataset_card(
+def dataset_readme(
     kind: str,
     splits: dict[str, list[dict[str, Any]]],
     inputs: dict[str, str],
@@ -517,7 +469,7 @@ def command(
             ("stance", collected.stance, stance_features()),
             ("tagger", collected.tagger, tagger_features()),
         ):
-            card = dataset_card(kind, splits, inputs, p, collected.counts)
+            card = dataset_readme(kind, splits, inputs, p, collected.counts)
             save(to_dataset_dict(splits, features), card, p, out / kind)
             counts.update(
                 {

@@ -19,7 +19,6 @@ data ``plots/confusion/<set>__<system>.csv`` (``dvc plots``), their PNGs under
 from __future__ import annotations
 
 import csv
-import os
 import random
 import shutil
 import time
@@ -43,10 +42,9 @@ from pipelines.core.document import (
 from pipelines.core.io import write_json, write_text
 from pipelines.core.params import ParamsError, load_section
 from pipelines.core.stagelog import log, stage
-from pipelines.sources.corpora.fnc1 import STANCE_MAP
-
-FNC_LABELS: tuple[str, ...] = tuple(STANCE_MAP)  # agree, disagree, discuss, unrelated
-MIRROR_ENV = "CLAIMTRACE_DATA_MIRROR"
+from pipelines.learn.dataset_rows import primary_spans, stance_pairs
+from pipelines.sources.corpora import MIRROR_ENV
+from pipelines.sources.corpora.fnc1 import anchor_predictions, find_anchors_dir, read_fnc_submission
 
 # test set name -> build_dataset split (stance/ and tagger/ DatasetDicts)
 PAIR_SETS = {
@@ -82,60 +80,6 @@ class EvaluateParams:
 
 
 # --- inputs -------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class FncRow:
-    headline: str
-    body_id: str
-    stance: str
-
-
-def read_fnc_submission(path: str | os.PathLike[str]) -> list[FncRow]:
-    """Rows of an FNC-1 stances/submission CSV (``Headline, Body ID, Stance``), in file order."""
-    with open(path, newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        missing = {"Headline", "Body ID", "Stance"} - set(reader.fieldnames or ())
-        if missing:
-            raise ValueError(f"{path}: missing columns {sorted(missing)}")
-        rows = [FncRow(r["Headline"], r["Body ID"], r["Stance"]) for r in reader]
-    for i, row in enumerate(rows, 1):
-        if row.stance not in FNC_LABELS:
-            raise ValueError(f"{path}: data row {i}: stance {row.stance!r} not in {FNC_LABELS}")
-    return rows
-
-
-def anchor_predictions(
-    rows: Sequence[FncRow], pairs: Sequence[StancePair], path: Path
-) -> list[str]:
-    """A submission's labels for FNC-1 test ``pairs``, found by their row (ids ``fnc1:test:<row>``).
-
-    Every headline is checked against the submission's row, so a mis-aligned file is an error
-    rather than silently wrong scores.
-    """
-    out = []
-    for pair in pairs:
-        prefix, _, row_no = pair.id.rpartition(":")
-        if prefix != "fnc1:test" or not row_no.isdigit() or int(row_no) >= len(rows):
-            raise ValueError(
-                f"{path}: test pair {pair.id!r} has no row in the submission ({len(rows)} rows)"
-            )
-        row = rows[int(row_no)]
-        if normalise_text(row.headline) != normalise_text(pair.claim):
-            raise ValueError(
-                f"{path}: data row {int(row_no) + 1} headline {row.headline[:60]!r} does not match test pair {pair.id!r} "
-                f"({pair.claim[:60]!r}); the submission must be row-aligned with competition_test_stances.csv"
-            )
-        out.append(STANCE_MAP[row.stance])
-    return out
-
-
-def find_anchors_dir(configured: str) -> Path | None:
-    """The configured folder (``fetch`` output), else the mirror's ``fnc1/anchors``."""
-    candidates = [Path(configured)]
-    if os.environ.get(MIRROR_ENV):
-        candidates.append(Path(os.environ[MIRROR_ENV]) / "fnc1" / "anchors")
-    return next((p for p in candidates if p.is_dir()), None)
 
 
 def sample_indices(n: int, limit: int | None, seed: int) -> list[int]:
@@ -303,39 +247,14 @@ def load_pair_splits(stance_dir: Path) -> dict[str, list[StancePair]]:
     """build_dataset's stance DatasetDict as StancePairs per split (stance names, not ids)."""
     from datasets import load_from_disk
 
-    dd = load_from_disk(str(stance_dir))
-    out: dict[str, list[StancePair]] = {}
-    for split, ds in dd.items():
-        names = ds.features["stance"].names
-        cols = {k: ds[k] for k in ("id", "claim", "context", "stance", "group", "origin", "source")}
-        out[split] = [
-            StancePair(id=i, claim=c, context=x, stance=names[y], group=g, origin=o, source=s)
-            for i, c, x, y, g, o, s in zip(*cols.values(), strict=True)
-        ]
-    return out
+    return {split: stance_pairs(ds) for split, ds in load_from_disk(str(stance_dir)).items()}
 
 
 def load_span_splits(tagger_dir: Path) -> dict[str, list[tuple[str, str, list[Span]]]]:
     """build_dataset's tagger DatasetDict as ``(id, text, gold spans)`` per split, primary annotator only."""
     from datasets import load_from_disk
 
-    dd = load_from_disk(str(tagger_dir))
-    out: dict[str, list[tuple[str, str, list[Span]]]] = {}
-    for split, ds in dd.items():
-        rows = []
-        for row in ds:
-            if not row["primary"]:
-                continue
-            text = row["text"]
-            spans = [
-                Span(id=f"g{k}", label=label, start=a, end=b, text=text[a:b])
-                for k, (a, b, label) in enumerate(
-                    zip(row["span_starts"], row["span_ends"], row["span_labels"], strict=True)
-                )
-            ]
-            rows.append((row["id"], text, spans))
-        out[split] = rows
-    return out
+    return {split: primary_spans(ds) for split, ds in load_from_disk(str(tagger_dir)).items()}
 
 
 def evaluate_pairs(

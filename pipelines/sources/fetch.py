@@ -26,9 +26,9 @@ from tqdm import tqdm
 from pipelines.core.io import atomic_dir, copy_hashed
 from pipelines.core.params import ParamsError, load_section
 from pipelines.core.stagelog import log, stage
+from pipelines.sources.corpora import MIRROR_ENV
 
 MANIFEST = Path(__file__).with_name("manifest.json")
-MIRROR_ENV = "CLAIMTRACE_DATA_MIRROR"
 NO_NETWORK_HINT = (
     f"No network? Set {MIRROR_ENV} to a folder laid out like /work/shared/data "
     "(fnc1/, fnc1/anchors/, polnear/data/, emergent/) to copy the corpora from there instead."

@@ -9,6 +9,9 @@ output is returned as an explicit, counted problem, never dropped silently.
 
 from __future__ import annotations
 
+# names a local folder laid out like data/raw/ (fetch copies from it instead of downloading)
+MIRROR_ENV = "CLAIMTRACE_DATA_MIRROR"
+
 
 class CorpusError(ValueError):
     """A corpus file is malformed; the message names the file and line/row and what is wrong."""

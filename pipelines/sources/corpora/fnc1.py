@@ -8,11 +8,13 @@ The competition test split is for evaluation only; nothing here mixes it into tr
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-from pipelines.core.document import StancePair, validate_pair
-from pipelines.sources.corpora import CorpusError
+from pipelines.core.document import StancePair, normalise_text, validate_pair
+from pipelines.sources.corpora import MIRROR_ENV, CorpusError
 
 FILES: dict[str, tuple[str, str]] = {
     "train": ("train_stances.csv", "train_bodies.csv"),
@@ -24,6 +26,7 @@ STANCE_MAP: dict[str, str] = {
     "discuss": "unconfirmed",
     "unrelated": "unrelated",
 }
+FNC_LABELS: tuple[str, ...] = tuple(STANCE_MAP)  # agree, disagree, discuss, unrelated
 
 
 def _rows(path: Path, columns: tuple[str, ...]) -> Iterator[tuple[int, dict[str, str]]]:
@@ -87,3 +90,60 @@ def load_fnc1(root: str | Path, split: str) -> Iterator[StancePair]:
                 origin=f"fnc1:{stances_file.name}:row={i + 1}",
             )
         )
+
+
+# --- submissions: the FNC-1 anchors' predictions, row-aligned with the competition test set ---
+
+
+@dataclass(frozen=True)
+class FncRow:
+    headline: str
+    body_id: str
+    stance: str
+
+
+def read_fnc_submission(path: str | os.PathLike[str]) -> list[FncRow]:
+    """Rows of an FNC-1 stances/submission CSV (``Headline, Body ID, Stance``), in file order."""
+    with open(path, newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        missing = {"Headline", "Body ID", "Stance"} - set(reader.fieldnames or ())
+        if missing:
+            raise ValueError(f"{path}: missing columns {sorted(missing)}")
+        rows = [FncRow(r["Headline"], r["Body ID"], r["Stance"]) for r in reader]
+    for i, row in enumerate(rows, 1):
+        if row.stance not in FNC_LABELS:
+            raise ValueError(f"{path}: data row {i}: stance {row.stance!r} not in {FNC_LABELS}")
+    return rows
+
+
+def anchor_predictions(
+    rows: Sequence[FncRow], pairs: Sequence[StancePair], path: Path
+) -> list[str]:
+    """A submission's labels for FNC-1 test ``pairs``, found by their row (ids ``fnc1:test:<row>``).
+
+    Every headline is checked against the submission's row, so a mis-aligned file is an error
+    rather than silently wrong scores.
+    """
+    out = []
+    for pair in pairs:
+        prefix, _, row_no = pair.id.rpartition(":")
+        if prefix != "fnc1:test" or not row_no.isdigit() or int(row_no) >= len(rows):
+            raise ValueError(
+                f"{path}: test pair {pair.id!r} has no row in the submission ({len(rows)} rows)"
+            )
+        row = rows[int(row_no)]
+        if normalise_text(row.headline) != normalise_text(pair.claim):
+            raise ValueError(
+                f"{path}: data row {int(row_no) + 1} headline {row.headline[:60]!r} does not match test pair {pair.id!r} "
+                f"({pair.claim[:60]!r}); the submission must be row-aligned with competition_test_stances.csv"
+            )
+        out.append(STANCE_MAP[row.stance])
+    return out
+
+
+def find_anchors_dir(configured: str) -> Path | None:
+    """The configured folder (``fetch`` output), else the mirror's ``fnc1/anchors``."""
+    candidates = [Path(configured)]
+    if os.environ.get(MIRROR_ENV):
+        candidates.append(Path(os.environ[MIRROR_ENV]) / "fnc1" / "anchors")
+    return next((p for p in candidates if p.is_dir()), None)

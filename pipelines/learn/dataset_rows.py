@@ -1,0 +1,135 @@
+"""The row layout of the two datasets: written by ``build_dataset``, read by the trainers and
+``evaluate``. Each layout is declared once here (:data:`STANCE_COLUMNS`, :data:`TAGGER_COLUMNS`);
+rows, Hugging Face ``Features`` and the readers follow from it.
+
+* stance rows: one (claim, context, source) pair with its ``stance`` (a ClassLabel over
+  asserts, denies, unconfirmed, unrelated), the ``group`` that must not straddle two splits, the
+  input file it came from (``subset``), its ``origin`` and the ``annotator`` (None for FNC-1 and
+  Emergent pairs).
+* tagger rows: one article as one annotator marked it: ``text`` and parallel
+  ``span_starts``/``span_ends``/``span_labels`` (Python code points); ``primary`` marks the one
+  annotator per article used for training and scoring.
+
+Heavy libraries (datasets) are imported inside functions only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pipelines.core.document import PAIR_STANCES, AnnotationSet, Document, Span, StancePair
+
+# column -> kind (see _features); the order is the order of the columns in the saved dataset
+STANCE_COLUMNS: dict[str, str] = {
+    "id": "string",
+    "claim": "string",
+    "context": "string",
+    "source": "string",
+    "stance": "stance",
+    "group": "string",
+    "subset": "string",
+    "origin": "string",
+    "annotator": "string",
+}
+TAGGER_COLUMNS: dict[str, str] = {
+    "id": "string",
+    "group": "string",
+    "subset": "string",
+    "origin": "string",
+    "annotator": "string",
+    "primary": "bool",
+    "text": "string",
+    "span_starts": "int32 list",
+    "span_ends": "int32 list",
+    "span_labels": "string list",
+}
+
+
+def stance_row(pair: StancePair, subset: str, annotator: str | None) -> dict[str, Any]:
+    return {
+        "id": pair.id,
+        "claim": pair.claim,
+        "context": pair.context,
+        "source": pair.source,
+        "stance": pair.stance,
+        "group": pair.group,
+        "subset": subset,
+        "origin": pair.origin,
+        "annotator": annotator,
+    }
+
+
+def tagger_row(doc: Document, ann: AnnotationSet, subset: str, primary: bool) -> dict[str, Any]:
+    spans = sorted(ann.spans, key=lambda s: (s.start, s.end, s.label))
+    return {
+        "id": f"{doc.article.id}:{ann.annotator}",
+        "group": doc.article.id,
+        "subset": subset,
+        "origin": ann.origin or subset,
+        "annotator": ann.annotator,
+        "primary": primary,
+        "text": doc.article.text,
+        "span_starts": [s.start for s in spans],
+        "span_ends": [s.end for s in spans],
+        "span_labels": [s.label for s in spans],
+    }
+
+
+def _features(columns: dict[str, str]) -> Any:
+    from datasets import ClassLabel, Features, List, Value
+
+    kinds = {
+        "string": Value("string"),
+        "bool": Value("bool"),
+        "int32 list": List(Value("int32")),
+        "string list": List(Value("string")),
+        "stance": ClassLabel(names=list(PAIR_STANCES)),
+    }
+    return Features({name: kinds[kind] for name, kind in columns.items()})
+
+
+def stance_features() -> Any:
+    return _features(STANCE_COLUMNS)
+
+
+def tagger_features() -> Any:
+    return _features(TAGGER_COLUMNS)
+
+
+def to_dataset_dict(splits: dict[str, list[dict[str, Any]]], features: Any) -> Any:
+    """A ``DatasetDict`` of ``{split: rows}`` with the given features (the column order)."""
+    from datasets import Dataset, DatasetDict
+
+    return DatasetDict(
+        {
+            name: Dataset.from_dict({k: [r[k] for r in rows] for k in features}, features=features)
+            for name, rows in splits.items()
+        }
+    )
+
+
+def stance_pairs(ds: Any) -> list[StancePair]:
+    """The rows of a stance ``Dataset`` as StancePairs (stance names, not ids)."""
+    names = ds.features["stance"].names
+    cols = {k: ds[k] for k in ("id", "claim", "context", "stance", "group", "origin", "source")}
+    return [
+        StancePair(id=i, claim=c, context=x, stance=names[y], group=g, origin=o, source=s)
+        for i, c, x, y, g, o, s in zip(*cols.values(), strict=True)
+    ]
+
+
+def primary_spans(ds: Any) -> list[tuple[str, str, list[Span]]]:
+    """``(id, text, spans)`` of each primary-annotator row of a tagger ``Dataset``."""
+    rows = []
+    for row in ds:
+        if not row["primary"]:
+            continue
+        text = row["text"]
+        spans = [
+            Span(id=f"g{k}", label=label, start=a, end=b, text=text[a:b])
+            for k, (a, b, label) in enumerate(
+                zip(row["span_starts"], row["span_ends"], row["span_labels"], strict=True)
+            )
+        ]
+        rows.append((row["id"], text, spans))
+    return rows
