@@ -1,7 +1,9 @@
 """The ``claimtrace`` command: one sub-command per stage or tool, each a thin wrapper.
 
 Stage modules import their heavy dependencies (torch, transformers, Label Studio SDK) inside
-functions, so ``claimtrace --help`` stays fast and no model is loaded at import time.
+functions, so ``claimtrace --help`` stays fast and no model is loaded at import time. This is
+also where the annotation side meets the model side: ``claimtrace studio push --predictions``
+gets its predictors from here, so the studio code never imports the model code.
 """
 
 from __future__ import annotations
@@ -9,6 +11,9 @@ from __future__ import annotations
 import importlib
 
 import typer
+
+from pipelines.studio import cli as studio_cli
+from pipelines.studio.sync import FunctionPredictor, Predictor
 
 app = typer.Typer(
     help="claimtrace: news articles -> claim-attribution corpus -> models.", no_args_is_help=True
@@ -31,7 +36,23 @@ COMMANDS = {
 for _name, _module in COMMANDS.items():
     app.command(_name)(importlib.import_module(_module).command)
 
-app.add_typer(importlib.import_module("pipelines.studio.cli").app, name="studio")
+
+def rules_predictor() -> Predictor:
+    """Pre-annotations by the rule-based annotator (``--predictions rules``)."""
+    from pipelines.models import rules
+
+    return FunctionPredictor(name="rules", version=rules.VERSION, annotate=rules.annotate)
+
+
+def model_predictor() -> Predictor:
+    """Pre-annotations by the trained models named in params.yaml (``--predictions model``)."""
+    from pipelines.use.predict import predictor
+
+    return predictor()
+
+
+studio_cli.PREDICTORS.update(rules=rules_predictor, model=model_predictor)
+app.add_typer(studio_cli.app, name="studio")
 
 
 def main() -> None:

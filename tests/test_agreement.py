@@ -296,6 +296,26 @@ def test_command_bad_line_names_file_and_line(tmp_path: Path):
     assert not (tmp_path / "agreement.json").exists()
 
 
+@pytest.mark.parametrize("pulled", [False, True], ids=["before-any-pull", "pulled"])
+def test_studio_agreement_runs_the_stage(tmp_path: Path, pulled: bool):
+    """`claimtrace studio agreement` is the DVC stage's code: the same file, the same handling of
+    an export that does not exist yet, and the report on stdout."""
+    src = tmp_path / "export" / "annotations.jsonl"
+    if pulled:
+        write_documents(src, [doc(ann("alice", FULL, RELS), ann("bob", FULL, RELS))])
+    stage_out, cli_out = tmp_path / "stage.json", tmp_path / "cli.json"
+    assert run_command(src, stage_out).returncode == 0
+    command = ["studio", "agreement", "--annotations", str(src), "--out", str(cli_out)]
+    res = subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", *command],
+        check=False, capture_output=True, text=True, cwd=Path(__file__).parents[1],
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert ("not found: no annotations pulled yet" in res.stderr) is not pulled
+    assert cli_out.read_bytes() == stage_out.read_bytes()
+    assert json.loads(res.stdout) == json.loads(stage_out.read_text(encoding="utf-8"))
+
+
 def test_polnear_articles_with_several_annotators(mirror):
     """PolNeAR's multiply-annotated articles: real human agreement, and a valid adjudicated set."""
     from pipelines.sources.corpora.polnear import load_polnear

@@ -355,15 +355,13 @@ def _vote(stances: Sequence[str], reviewer_stance: str | None) -> str:
 # --- CLI ---------------------------------------------------------------------------------------
 
 
-def command(
-    annotations: Annotated[
-        Path, typer.Argument(help="Documents JSONL exported by `studio pull`.")
-    ] = Path("data/annotations/export/annotations.jsonl"),
-    out: Annotated[Path, typer.Argument(help="Agreement metrics JSON.")] = Path(
-        "metrics/agreement.json"
-    ),
-) -> None:
-    """Inter-annotator agreement (span F1, stance kappa/alpha) of the gold annotations."""
+def run(annotations: Path, out: Path | None) -> dict[str, Any]:
+    """The agreement report of a ``studio pull`` export, as both the DVC stage and
+    ``claimtrace studio agreement`` produce it: written to ``out`` (when given) and returned.
+
+    No export yet is a warning and an empty report; a file that cannot be read or compared stops
+    with an error naming it.
+    """
     with stage("agreement") as counts:
         try:
             if annotations.exists():
@@ -377,13 +375,27 @@ def command(
         except ValueError as e:  # AgreementError, DocumentError, bad JSON: all name the culprit
             log.error("%s: %s", annotations, e)
             raise typer.Exit(1) from e
-        write_json(out, result, ensure_ascii=False, indent=2, sort_keys=True)
+        if out is not None:
+            write_json(out, result, ensure_ascii=False, indent=2, sort_keys=True)
         counts["documents"] = result["documents"]
         counts["compared"] = result["documents_compared"]
         counts["annotators"] = len(result["annotators"])
         counts["units"] = result["stance"]["units"]
         if not result["agreement_computed"]:
             log.warning("%s: %s", annotations, result["reason"])
+    return result
+
+
+def command(
+    annotations: Annotated[
+        Path, typer.Argument(help="Documents JSONL exported by `studio pull`.")
+    ] = Path("data/annotations/export/annotations.jsonl"),
+    out: Annotated[Path, typer.Argument(help="Agreement metrics JSON.")] = Path(
+        "metrics/agreement.json"
+    ),
+) -> None:
+    """Inter-annotator agreement (span F1, stance kappa/alpha) of the gold annotations."""
+    run(annotations, out)
 
 
 if __name__ == "__main__":

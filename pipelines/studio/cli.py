@@ -6,16 +6,20 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from pipelines.core.document import read_articles, read_documents, write_documents
+from pipelines.core.document import read_articles, write_documents
 from pipelines.core.io import write_json, write_jsonl
 from pipelines.core.stagelog import stage
 from pipelines.studio import server as srv
 from pipelines.studio.server import StudioError
+
+if TYPE_CHECKING:
+    from pipelines.studio.sync import Predictor
 
 app = typer.Typer(
     help="Label Studio: start a local server, push articles, pull annotations.",
@@ -26,6 +30,25 @@ DataDir = Annotated[
     Path, typer.Option(help="Label Studio data dir (SQLite, uploads, pidfile, log).")
 ]
 Project = Annotated[str, typer.Option(help="Project title (created if missing).")]
+
+
+# `push --predictions NAME` choices: name -> a function that builds the predictor. Filled in by
+# pipelines.cli (the `claimtrace` command), which knows the rule and model code: the studio code
+# never imports it, nor torch.
+PREDICTORS: dict[str, Callable[[], Predictor]] = {}
+
+
+def _predictor(name: str) -> Predictor:
+    if name not in PREDICTORS:
+        raise StudioError(
+            f"unknown predictor {name!r}; choose one of {sorted(PREDICTORS)} or 'none'"
+        )
+    try:
+        return PREDICTORS[name]()
+    except ImportError as e:
+        raise StudioError(
+            f"predictor {name!r} cannot be loaded ({e}); use --predictions none"
+        ) from e
 
 
 def _fail(e: Exception) -> typer.Exit:
@@ -108,7 +131,7 @@ def push(
     data_dir: DataDir = srv.DEFAULT_DATA_DIR,
 ) -> None:
     """Create/update the project and import the articles it does not have yet (safe to rerun)."""
-    from pipelines.studio.sync import connect, get_predictor
+    from pipelines.studio.sync import connect
     from pipelines.studio.sync import push as do_push
 
     if not articles.exists():
@@ -117,7 +140,7 @@ def push(
         )
     with stage("studio push") as counts:
         try:
-            predictor = None if predictions == "none" else get_predictor(predictions)
+            predictor = None if predictions == "none" else _predictor(predictions)
             client = connect(*srv.connection(data_dir))
             result = do_push(client, list(read_articles(articles)), project, predictor, batch_size)
         except StudioError as e:
@@ -202,10 +225,7 @@ def agreement(
     out: Annotated[Path | None, typer.Option(help="Also write the report here (JSON).")] = None,
 ) -> None:
     """Inter-annotator agreement on the pulled annotations."""
-    from pipelines.studio.agreement import report
+    from pipelines.studio.agreement import run
 
-    result = report(list(read_documents(annotations)))
-    text = json.dumps(result, indent=2, sort_keys=True, default=str)
-    if out is not None:
-        out.write_text(text + "\n", encoding="utf-8")
-    typer.echo(text)
+    result = run(annotations, out)
+    typer.echo(json.dumps(result, indent=2, sort_keys=True, default=str))

@@ -7,7 +7,6 @@ Studio imports a batch in one database transaction, so a batch is all there or n
 
 from __future__ import annotations
 
-import importlib
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -44,36 +43,12 @@ class Predictor(Protocol):
 
 
 @dataclass(frozen=True)
-class ModulePredictor:
-    """Adapts a module exposing ``annotate(article) -> AnnotationSet`` (and optionally ``VERSION``)."""
+class FunctionPredictor:
+    """A predictor made of a plain ``annotate(article) -> AnnotationSet`` function (the rules)."""
 
     name: str
     version: str
     annotate: Callable[[Article], AnnotationSet]
-
-
-# name -> module; the module exposes ``predictor() -> Predictor`` or a plain ``annotate`` function
-PREDICTORS: dict[str, str] = {"rules": "pipelines.models.rules", "model": "pipelines.use.predict"}
-
-
-def get_predictor(name: str) -> Predictor:
-    if name not in PREDICTORS:
-        raise StudioError(
-            f"unknown predictor {name!r}; choose one of {sorted(PREDICTORS)} or 'none'"
-        )
-    try:
-        module = importlib.import_module(PREDICTORS[name])
-    except ImportError as e:
-        raise StudioError(
-            f"predictor {name!r} needs {PREDICTORS[name]}, which cannot be imported ({e}); use --predictions none"
-        ) from e
-    if hasattr(module, "predictor"):
-        return module.predictor()
-    if hasattr(module, "annotate"):
-        return ModulePredictor(
-            name=name, version=str(getattr(module, "VERSION", "0")), annotate=module.annotate
-        )
-    raise StudioError(f"{PREDICTORS[name]} has neither predictor() nor annotate(article)")
 
 
 # --- connection --------------------------------------------------------------------------------
