@@ -78,14 +78,15 @@ def tagger_row(doc: Document, ann: AnnotationSet, subset: str, primary: bool) ->
 def _features(columns: dict[str, str]) -> Any:
     from datasets import ClassLabel, Features, List, Value
 
+    # a new object per column: the dataset fingerprint hashes them, and shared ones hash otherwise
     kinds = {
-        "string": Value("string"),
-        "bool": Value("bool"),
-        "int32 list": List(Value("int32")),
-        "string list": List(Value("string")),
-        "stance": ClassLabel(names=list(PAIR_STANCES)),
+        "string": lambda: Value("string"),
+        "bool": lambda: Value("bool"),
+        "int32 list": lambda: List(Value("int32")),
+        "string list": lambda: List(Value("string")),
+        "stance": lambda: ClassLabel(names=list(PAIR_STANCES)),
     }
-    return Features({name: kinds[kind] for name, kind in columns.items()})
+    return Features({name: kinds[kind]() for name, kind in columns.items()})
 
 
 def stance_features() -> Any:
