@@ -1,5 +1,8 @@
 """Model and dataset cards for the Hub, built from what the pipeline actually produced.
 
+The model card's text is the Jinja template ``templates/model_card.md``, rendered by
+huggingface_hub's ``ModelCard.from_template`` with the values :func:`card_fields` gathers.
+
 Every number in a card comes from a file (``metrics/*.json``, ``training_metrics.json``,
 ``params.yaml``); nothing is typed in here, so a card can never advertise a score the model
 did not get. Metric files are read tolerantly (numeric leaves become metrics, counts are left
@@ -37,6 +40,7 @@ WIDGET_CONTEXTS = (  # (example title, context)
     ),
 )
 TAGGER_WIDGET = "Ukraine said it could not confirm that Russia had used North Korean missiles."
+TEMPLATE = Path(__file__).with_name("templates") / "model_card.md"
 # Leaves that count things rather than score them.
 COUNT_KEYS = ("support", "count", "seconds", "n")
 SPLIT_SUFFIXES = ("train", "dev", "validation", "val", "test")
@@ -228,124 +232,49 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def model_card_text(inputs: CardInputs, results: list[EvalResult]) -> str:
-    """The Markdown body (below the YAML metadata): use, limits, training, evaluation."""
-    name = inputs.repo_id.split("/")[-1]
-    size = f"{inputs.parameters / 1e6:.1f}M parameters, " if inputs.parameters else ""
-    labels = ", ".join(f"`{label}`" for label in inputs.labels)
-    if inputs.task == "text-classification":
-        what = (
-            "Given a **claim** and a **context** sentence or passage from a news article, it says which stance "
-            f"the context takes toward the claim: {labels}."
-        )
-        usage = (
-            "```python\nfrom transformers import pipeline\n\n"
-            f'clf = pipeline("text-classification", model="{inputs.repo_id}")\n'
-            f'clf({{"text": "{WIDGET_CLAIM}",\n'
-            f'     "text_pair": "{WIDGET_CONTEXTS[0][1]}"}})\n```\n\n'
-            "Pass claim and context as a pair (`text`, `text_pair`), as in training, with the source (when known) "
-            "marked `[SRC] ... [/SRC]` in the context (a claim span inside it may be marked `[CLM] ... [/CLM]`). "
-            "The hosted widget only takes one text, so its examples join the two with `[SEP]`, which is "
-            "close to but not exactly the pair encoding. `claimtrace.json` holds the maximum input length."
-        )
-    else:
-        what = f"It tags attribution spans in English news text with the labels {labels}."
-        usage = (
-            "```python\nfrom transformers import pipeline\n\n"
-            f'tagger = pipeline("token-classification", model="{inputs.repo_id}", aggregation_strategy="simple")\n'
-            f'tagger("{TAGGER_WIDGET}")\n```'
-        )
+def _key_value_table(values: Any) -> str:
+    rows = [(".".join(p) or "value", _fmt(v)) for p, v in scalar_leaves(values)]
+    return _table(rows, ("key", "value"))
 
-    if results:
-        rows = [
-            (
-                r.dataset_name + (f" ({r.dataset_split})" if r.dataset_split else ""),
-                r.metric_name or r.metric_type,
-                _fmt(r.metric_value),
-            )
-            for r in results
-        ]
-        files = ", ".join(
+
+def _results_table(results: list[EvalResult]) -> str:
+    rows = [
+        (
+            r.dataset_name + (f" ({r.dataset_split})" if r.dataset_split else ""),
+            r.metric_name or r.metric_type,
+            _fmt(r.metric_value),
+        )
+        for r in results
+    ]
+    return _table(rows, ("dataset", "metric", "value")) if rows else ""
+
+
+def card_fields(inputs: CardInputs, results: list[EvalResult]) -> dict[str, Any]:
+    """What ``templates/model_card.md`` fills in besides the metadata (the prose is there)."""
+    return {
+        "name": inputs.repo_id.split("/")[-1],
+        "repo_id": inputs.repo_id,
+        "task": inputs.task,
+        "base_model": inputs.base_model,
+        "size": f"{inputs.parameters / 1e6:.1f}M parameters, " if inputs.parameters else "",
+        "labels": ", ".join(f"`{label}`" for label in inputs.labels),
+        "widget_claim": WIDGET_CLAIM,
+        "widget_context": WIDGET_CONTEXTS[0][1],
+        "tagger_widget": TAGGER_WIDGET,
+        "training": [
+            (section, _key_value_table(values)) for section, values in inputs.training.items()
+        ],
+        "results_table": _results_table(results),
+        "metric_files": ", ".join(
             f"`metrics/{stem}.json`" for stem in inputs.metrics if metrics_task(stem) == inputs.task
-        )
-        evaluation = _table(rows, ("dataset", "metric", "value")) + (
-            f"\n\nFrom {files}, written by the project's `evaluate` stage (scikit-learn); the same numbers are "
-            "in this card's `model-index` metadata. They are self-reported, not verified by the Hub."
-        )
-        if table := comparison(inputs.metrics, inputs.task):
-            evaluation += (
-                "\n\n### Compared with baselines on the same items\n\n"
-                "Baselines are fit on the training split only; the FNC-1 anchors are the top three FNC-1 "
-                f"systems' own published predictions.\n\n{table}"
-            )
-    else:
-        evaluation = (
-            "No evaluation metrics were found when this card was generated (no `metrics/*.json`)."
-        )
-
-    training_parts = []
-    for section, values in inputs.training.items():
-        rows = [(".".join(p) or "value", _fmt(v)) for p, v in scalar_leaves(values)]
-        training_parts.append(f"**{section}**\n\n" + _table(rows, ("key", "value")))
-    training = (
-        "\n\n".join(training_parts)
-        or "No training parameters were found when this card was generated."
-    )
-
-    return f"""# {name}
-
-A small {inputs.task} model for **claim attribution in English news** ({size}fine-tuned from
-[{inputs.base_model}](https://huggingface.co/{inputs.base_model})), produced by the claimtrace pipeline.
-{what}
-
-## How to use
-
-{usage}
-
-## Intended use
-
-Research and annotation support: pre-annotating claim/source/stance in news articles for human
-review (e.g. in Label Studio), and studying how news reports attribute claims. Predictions are
-suggestions for an annotator, not verdicts.
-
-## Out of scope
-
-- Fact-checking: the model says how a source *positions itself* toward a claim, never whether the
-  claim is true.
-- Decisions about people or publications, moderation, or any unreviewed automated use.
-- Languages other than English; genres other than news (social media, transcripts, legal text).
-
-## Limitations
-
-- Small model ({size or "MiniLM-L6, "}trained on CPU with few epochs): expect clearly lower accuracy
-  than large fine-tuned models; check the evaluation below before relying on it.
-- Trained on the corpora the `build_dataset` stage selects: FNC-1 headline/body pairs (2016-2017
-  news, labels mapped from agree/disagree/discuss/unrelated; Emergent overlaps it) and PolNeAR
-  political news attributions (2016 US election coverage). Other topics, periods and writing
-  styles are out of domain, and the label mapping is an approximation.
-- `unconfirmed` vs `asserts` depends on subtle hedging cues; sarcasm, nested attribution and
-  long-distance context are often missed. Inputs beyond the tokenizer's maximum length are truncated.
-- Biases of the source outlets and of the base model's pre-training data carry over.
-
-## Training data
-
-FNC-1 (FakeNewsChallenge/fnc-1), Emergent (Ferreira & Vlachos 2016) and PolNeAR
-(networkdynamics/PolNeAR), converted by the claimtrace pipeline. None of them has a licence file
-and the article texts belong to their publishers: the weights are released here, the training
-texts are not.
-
-## Training procedure
-
-{training}
-
-## Evaluation
-
-{evaluation}
-"""
+        ),
+        "comparison": comparison(inputs.metrics, inputs.task) if results else "",
+    }
 
 
 def model_card(inputs: CardInputs) -> ModelCard:
-    """A ``ModelCard`` with Hub metadata (base model, widget, ``model-index``) and the text above."""
+    """A ``ModelCard`` with Hub metadata (base model, widget, ``model-index``) and the text of
+    ``templates/model_card.md``."""
     from huggingface_hub import ModelCard, ModelCardData
 
     results = eval_results(inputs.metrics, inputs.task)
@@ -369,7 +298,7 @@ def model_card(inputs: CardInputs) -> ModelCard:
         widget=widget,
         eval_results=results or None,
     )
-    return ModelCard(f"---\n{data.to_yaml()}\n---\n\n{model_card_text(inputs, results)}")
+    return ModelCard.from_template(data, template_path=TEMPLATE, **card_fields(inputs, results))
 
 
 def arrow_splits(files: list[str]) -> list[str]:
@@ -377,7 +306,7 @@ def arrow_splits(files: list[str]) -> list[str]:
     return sorted({f.split("/")[0] for f in files if f.endswith(".arrow") and f.count("/") == 1})
 
 
-def dataset_card(
+def hub_dataset_card(
     repo_id: str, files: list[str], tags: tuple[str, ...], details: str | None
 ) -> DatasetCard:
     """A ``DatasetCard`` that states what the files are, how to load them and under which (missing)

@@ -27,7 +27,7 @@ from pipelines.core.stagelog import log, stage
 from pipelines.use.model_card import (
     CardError,
     CardInputs,
-    dataset_card,
+    hub_dataset_card,
     model_card,
     read_json_files,
 )
@@ -339,7 +339,7 @@ def publish(
         files = build_dataset_folder(dataset_dir, data_out)
         readme = dataset_dir / "README.md"
         details = readme.read_text(encoding="utf-8") if readme.is_file() else None
-        dataset_card(dataset_repo_id, files, params.tags, details).save(data_out / "README.md")
+        hub_dataset_card(dataset_repo_id, files, params.tags, details).save(data_out / "README.md")
         # The texts belong to their publishers (no licence upstream): never a public repo.
         folders.append((data_out, dataset_repo_id, "dataset", True))
 

@@ -217,76 +217,102 @@ def polnear_stance(cue: str, content: str | None = None) -> str:
     return stance
 
 
+@dataclass
+class _Conversion:
+    """One .ann file being converted: its spans by (label, start, end), its relations."""
+
+    bounds: dict[str, TextBound]
+    text: str
+    file: str
+    report: PolnearReport
+    spans: dict[tuple[str, int, int], Span] = field(default_factory=dict)
+    good: dict[str, list[tuple[int, int, str]]] = field(default_factory=dict)  # matching fragments
+    fragment_ids: dict[str, list[str]] = field(default_factory=dict)  # text-bound -> its span ids
+    relations: dict[tuple[str, str], Relation] = field(default_factory=dict)
+    cue_used: set[str] = field(default_factory=set)
+
+    def add(self, label: str, tb: TextBound, frags: list[tuple[int, int, str]]) -> list[str]:
+        """A span per fragment (one already there is reused); returns their ids."""
+        ids = []
+        for i, (s, e, t) in enumerate(frags, 1):
+            key = (label, s, e)
+            if key not in self.spans:
+                sid = tb.id if len(tb.fragments) == 1 else f"{tb.id}.{i}"
+                self.spans[key] = Span(
+                    f"{sid}-denial" if label == "Denial" else sid, label, s, e, t
+                )
+            elif label != "Denial":
+                # (a Denial seen twice is one cue shared by two events, not a duplicate)
+                self.report.merged_duplicates += 1
+            ids.append(self.spans[key].id)
+        return ids
+
+    def add_text_bounds(self) -> None:
+        """Source and Content spans (fragments checked against the text); cues are kept aside."""
+        for tb in self.bounds.values():
+            if tb.role in _TRIGGERS:
+                continue  # the event trigger repeats the cue's offsets; the cue is kept instead
+            if tb.role not in _ROLE_LABEL and tb.role != "Cue":
+                self.report.ignored_roles[tb.role] += 1
+                continue
+            self.good[tb.id] = _check_fragments(tb, self.text, self.file, self.report.problems)
+            if tb.role in _ROLE_LABEL:
+                self.fragment_ids[tb.id] = self.add(_ROLE_LABEL[tb.role], tb, self.good[tb.id])
+
+    def _arguments(self, ev: Event) -> list[tuple[str, str]]:
+        """The event's arguments whose role matches their text-bound; the others are problems."""
+        args = []
+        for role, tid in ev.args:
+            found = self.bounds[tid].role
+            if role == found or (role in _TRIGGERS and found in _TRIGGERS):
+                args.append((role, tid))
+            else:
+                problem = ArgumentProblem(self.file, ev.line, ev.id, role, tid, found)
+                log.warning("%s", problem)
+                self.report.argument_problems.append(problem)
+        return args
+
+    def add_event(self, ev: Event) -> None:
+        """Relations from every Source to every Content of an event, with the cue's stance; a
+        denying cue also becomes a Denial span."""
+        args = self._arguments(ev)
+        ids = self.fragment_ids
+        sources = [sid for role, tid in args if role == "Source" for sid in ids.get(tid, ())]
+        claims = [sid for role, tid in args if role == "Content" for sid in ids.get(tid, ())]
+        cue_ids = [tid for role, tid in args if role == "Cue"]
+        contents = [self.bounds[tid].text for role, tid in args if role == "Content"]
+        cue_text = " ".join(t for tid in cue_ids for _, _, t in self.good.get(tid, ())) or None
+        stance = (
+            polnear_stance(cue_text, contents[0] if contents else None) if cue_text else ASSERTS
+        )
+        if stance != ASSERTS:
+            for tid in cue_ids:
+                self.add("Denial", self.bounds[tid], self.good[tid])
+        self.cue_used.update(cue_ids)
+        for s, c in product(sources, claims):
+            self.relations.setdefault((s, c), Relation(s, c, stance, cue_text))
+
+    def add_stray_cues(self) -> None:
+        """A cue outside any event still marks a denial if it is one."""
+        for tid, frags in self.good.items():
+            tb = self.bounds[tid]
+            if tb.role == "Cue" and tid not in self.cue_used and cue_stance(tb.text) != ASSERTS:
+                self.add("Denial", tb, frags)
+
+
 def convert_ann(
     path: Path, text: str, annotator: str, origin: str, report: PolnearReport
 ) -> AnnotationSet:
     """One annotator's .ann file -> one gold AnnotationSet (spans checked against ``text``)."""
     bounds, events, notes = parse_ann(path)
     report.notes += notes
-    file = str(path)
-    spans: dict[tuple[str, int, int], Span] = {}
-    fragment_ids: dict[str, list[str]] = {}
-    good: dict[str, list[tuple[int, int, str]]] = {}
-
-    def add(label: str, tb: TextBound, frags: list[tuple[int, int, str]]) -> list[str]:
-        ids = []
-        for i, (s, e, t) in enumerate(frags, 1):
-            key = (label, s, e)
-            if key not in spans:
-                sid = tb.id if len(tb.fragments) == 1 else f"{tb.id}.{i}"
-                spans[key] = Span(f"{sid}-denial" if label == "Denial" else sid, label, s, e, t)
-            elif label != "Denial":
-                # (a Denial seen twice is one cue shared by two events, not a duplicate)
-                report.merged_duplicates += 1
-            ids.append(spans[key].id)
-        return ids
-
-    for tb in bounds.values():
-        if tb.role in _TRIGGERS:
-            continue  # the event trigger repeats the cue's offsets; the cue is kept instead
-        if tb.role not in _ROLE_LABEL and tb.role != "Cue":
-            report.ignored_roles[tb.role] += 1
-            continue
-        good[tb.id] = _check_fragments(tb, text, file, report.problems)
-        if tb.role in _ROLE_LABEL:
-            fragment_ids[tb.id] = add(_ROLE_LABEL[tb.role], tb, good[tb.id])
-
-    relations: dict[tuple[str, str], Relation] = {}
-    cue_used: set[str] = set()
+    conversion = _Conversion(bounds, text, str(path), report)
+    conversion.add_text_bounds()
     for ev in events:
-        args = []
-        for role, tid in ev.args:
-            if role == bounds[tid].role or (role in _TRIGGERS and bounds[tid].role in _TRIGGERS):
-                args.append((role, tid))
-            else:
-                problem = ArgumentProblem(file, ev.line, ev.id, role, tid, bounds[tid].role)
-                log.warning("%s", problem)
-                report.argument_problems.append(problem)
-        sources = [
-            sid for role, tid in args if role == "Source" for sid in fragment_ids.get(tid, ())
-        ]
-        claims = [
-            sid for role, tid in args if role == "Content" for sid in fragment_ids.get(tid, ())
-        ]
-        cue_ids = [tid for role, tid in args if role == "Cue"]
-        contents = [bounds[tid].text for role, tid in args if role == "Content"]
-        cue_text = " ".join(t for tid in cue_ids for _, _, t in good.get(tid, ())) or None
-        stance = (
-            polnear_stance(cue_text, contents[0] if contents else None) if cue_text else ASSERTS
-        )
-        if stance != ASSERTS:
-            for tid in cue_ids:
-                add("Denial", bounds[tid], good[tid])
-        cue_used.update(cue_ids)
-        for s, c in product(sources, claims):
-            relations.setdefault((s, c), Relation(s, c, stance, cue_text))
-    # a cue outside any event still marks a denial if it is one
-    for tid, frags in good.items():
-        tb = bounds[tid]
-        if tb.role == "Cue" and tid not in cue_used and cue_stance(tb.text) != ASSERTS:
-            add("Denial", tb, frags)
-
-    ordered = tuple(sorted(spans.values(), key=lambda s: (s.start, s.end, s.label)))
+        conversion.add_event(ev)
+    conversion.add_stray_cues()
+    relations = conversion.relations
+    ordered = tuple(sorted(conversion.spans.values(), key=lambda s: (s.start, s.end, s.label)))
     report.spans += len(ordered)
     report.relations += len(relations)
     report.annotation_sets += 1
