@@ -324,13 +324,9 @@ def run_stream(
         raise typer.BadParameter(f"{in_path}: no such file")
     if in_path.resolve() == out_path.resolve():
         raise typer.BadParameter("the output must be a different file from the input")
-    with stage(name) as report:
+    with stage(name, fail_on=(InputError,)) as report:
         t0 = time.perf_counter()
-        try:
-            counts = stream_jsonl(in_path, out_path, handler, name)
-        except InputError as e:
-            log.error("%s", e)
-            raise typer.Exit(code=1) from e
+        counts = stream_jsonl(in_path, out_path, handler, name)
         seconds = time.perf_counter() - t0
         report.update(lines=counts.lines, written=counts.written, skipped=counts.skipped)
         report[f"{unit}_per_s"] = round(counts.written / seconds, 2) if seconds else 0.0

@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import typer
+
 log = logging.getLogger("claimtrace")
 
 
@@ -22,12 +24,20 @@ def setup_logging(level: int = logging.INFO) -> None:
 
 
 @contextmanager
-def stage(name: str) -> Iterator[dict[str, Any]]:
-    """Time a stage; the caller fills the yielded dict with counts, printed at the end."""
+def stage(name: str, fail_on: tuple[type[Exception], ...] = ()) -> Iterator[dict[str, Any]]:
+    """Time a stage; the caller fills the yielded dict with counts, printed at the end.
+
+    An error of a ``fail_on`` type (bad input, whose message names the culprit) is logged and
+    ends the command with exit code 1, without a traceback and without the counts line.
+    """
     setup_logging()
     counts: dict[str, Any] = {}
     t0 = time.perf_counter()
-    yield counts
+    try:
+        yield counts
+    except fail_on as e:
+        log.error("%s", e)
+        raise typer.Exit(code=1) from e
     seconds = time.perf_counter() - t0
     parts = ", ".join(f"{k}={v}" for k, v in counts.items())
     print(f"[{name}] {parts}{', ' if parts else ''}{seconds:.1f}s", file=sys.stderr, flush=True)

@@ -8,8 +8,6 @@ model folder atomically.
 Heavy libraries (torch, transformers, datasets, dvclive) are imported inside functions only.
 """
 
-from __future__ import annotations
-
 import hashlib
 import json
 import math
@@ -20,9 +18,12 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+import typer
 
 from pipelines.core.io import atomic_dir, write_json
+from pipelines.core.params import DEFAULT_PARAMS, load_section
 from pipelines.core.stagelog import stage
 from pipelines.models.encoding import (
     IGNORE_INDEX,
@@ -440,10 +441,6 @@ def fit(
     return metrics
 
 
-# what the stage line of train_stance / train_tagger reports, besides the task's eval metric
-STAGE_COUNTS = ("train_examples", "steps", "train_tokens_per_second")
-
-
 def load_saved(dataset_dir: Path) -> Any:
     """The DatasetDict that build_dataset saved in ``dataset_dir``, read into memory."""
     from datasets import load_from_disk
@@ -451,8 +448,41 @@ def load_saved(dataset_dir: Path) -> Any:
     return load_from_disk(str(dataset_dir), keep_in_memory=True)
 
 
-def run_stage(name: str, train: Callable[[], dict[str, Any]], eval_metric: str) -> None:
-    """Run a training stage, printing its line: sizes, steps, throughput and ``eval_metric``."""
-    with stage(name) as counts:
-        metrics = train()
-        counts.update({k: metrics.get(k) for k in (*STAGE_COUNTS, eval_metric)})
+# --- the train_stance / train_tagger commands --------------------------------------------------
+
+# what the stage line reports, besides the task's eval metric
+STAGE_COUNTS = ("train_examples", "steps", "train_tokens_per_second")
+# (dataset folder, model output folder, DVCLive folder, params) -> training metrics
+Train = Callable[[Path, Path, Path, Any], dict[str, Any]]
+
+
+def stage_command(
+    task: str, params_class: type[TrainParams], train: Train, eval_metric: str, doc: str
+) -> Callable[..., None]:
+    """The ``train_<task>`` command, both DVC stage and ``claimtrace train-<task>``: read the
+    params section, ``train``, and print the stage line (sizes, steps, throughput, ``eval_metric``).
+
+    Built here once for both tasks; this module does without ``from __future__ import
+    annotations`` so that typer sees the options' real help texts and defaults.
+    """
+    section = f"train_{task}"
+
+    def command(
+        dataset: Annotated[
+            Path, typer.Argument(help=f"{task} DatasetDict folder (data/datasets/{task})")
+        ],
+        output: Annotated[Path, typer.Argument(help=f"model output folder (models/{task})")],
+        live_dir: Annotated[Path, typer.Option(help="DVCLive metrics folder")] = Path(
+            f"dvclive/{task}"
+        ),
+        params: Annotated[
+            Path, typer.Option(help=f"params file (section '{section}')")
+        ] = DEFAULT_PARAMS,
+    ) -> None:
+        p = load_section(params_class, section, params)
+        with stage(section) as counts:
+            metrics = train(dataset, output, live_dir, p)
+            counts.update({k: metrics.get(k) for k in (*STAGE_COUNTS, eval_metric)})
+
+    command.__doc__ = doc
+    return command

@@ -11,19 +11,18 @@ import json
 from collections import Counter
 from functools import partial
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import typer
 
-from pipelines.core.params import DEFAULT_PARAMS, load_section
 from pipelines.learn.train import (
     TaskSpec,
     TrainParams,
     balanced_sample,
     fit,
     load_saved,
-    run_stage,
     seeded_sample,
+    stage_command,
 )
 from pipelines.models.encoding import STANCE_LABELS, encode_pairs
 
@@ -95,19 +94,13 @@ def train(dataset_dir: Path, output_dir: Path, live_dir: Path, p: TrainParams) -
     return fit(spec(p), p, load_saved(dataset_dir), output_dir, live_dir, info)
 
 
-def command(
-    dataset: Annotated[
-        Path, typer.Argument(help="stance DatasetDict folder (data/datasets/stance)")
-    ],
-    output: Annotated[Path, typer.Argument(help="model output folder (models/stance)")],
-    live_dir: Annotated[Path, typer.Option(help="DVCLive metrics folder")] = Path("dvclive/stance"),
-    params: Annotated[
-        Path, typer.Option(help="params file (section 'train_stance')")
-    ] = DEFAULT_PARAMS,
-) -> None:
-    """Fine-tune the stance classifier on the stance dataset and save it as safetensors."""
-    p = load_section(TrainParams, "train_stance", params)
-    run_stage("train_stance", lambda: train(dataset, output, live_dir, p), "eval_macro_f1")
+command = stage_command(
+    "stance",
+    TrainParams,
+    train,
+    "eval_macro_f1",
+    "Fine-tune the stance classifier on the stance dataset and save it as safetensors.",
+)
 
 
 if __name__ == "__main__":

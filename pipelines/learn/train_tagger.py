@@ -11,12 +11,18 @@ from __future__ import annotations
 from collections import Counter
 from functools import partial
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import typer
 
-from pipelines.core.params import DEFAULT_PARAMS, load_section
-from pipelines.learn.train import TaggerParams, TaskSpec, fit, load_saved, run_stage, seeded_sample
+from pipelines.learn.train import (
+    TaggerParams,
+    TaskSpec,
+    fit,
+    load_saved,
+    seeded_sample,
+    stage_command,
+)
 from pipelines.models.encoding import IGNORE_INDEX, TAG_LABELS, bio_labels, tokenize_windows
 
 
@@ -104,19 +110,13 @@ def train(dataset_dir: Path, output_dir: Path, live_dir: Path, p: TaggerParams) 
     return fit(spec(p), p, load_saved(dataset_dir), output_dir, live_dir, {"stride": p.stride})
 
 
-def command(
-    dataset: Annotated[
-        Path, typer.Argument(help="tagger DatasetDict folder (data/datasets/tagger)")
-    ],
-    output: Annotated[Path, typer.Argument(help="model output folder (models/tagger)")],
-    live_dir: Annotated[Path, typer.Option(help="DVCLive metrics folder")] = Path("dvclive/tagger"),
-    params: Annotated[
-        Path, typer.Option(help="params file (section 'train_tagger')")
-    ] = DEFAULT_PARAMS,
-) -> None:
-    """Fine-tune the Source/Claim/Denial span tagger on the tagger dataset and save it as safetensors."""
-    p = load_section(TaggerParams, "train_tagger", params)
-    run_stage("train_tagger", lambda: train(dataset, output, live_dir, p), "eval_token_macro_f1")
+command = stage_command(
+    "tagger",
+    TaggerParams,
+    train,
+    "eval_token_macro_f1",
+    "Fine-tune the Source/Claim/Denial span tagger on the tagger dataset and save it as safetensors.",
+)
 
 
 if __name__ == "__main__":

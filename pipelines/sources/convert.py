@@ -178,12 +178,8 @@ def command(
 ) -> None:
     """Import PolNeAR (gold documents), FNC-1 and Emergent (stance pairs) into the document model."""
     p = load_section(ConvertParams, "convert", params)
-    with stage("convert") as counts:
-        try:
-            report = convert(raw, out, p)
-        except CorpusError as e:
-            log.error("%s", e)
-            raise typer.Exit(1) from e
+    with stage("convert", fail_on=(CorpusError,)) as counts:
+        report = convert(raw, out, p)
         pn = report["polnear"]
         counts["documents"] = sum(s["documents"] for s in pn["splits"].values())
         counts["spans"] = sum(s["spans"] for s in pn["splits"].values())

@@ -168,14 +168,10 @@ def command(
 ) -> None:
     """Download (or copy from $CLAIMTRACE_DATA_MIRROR) the public corpora and verify their sha256."""
     p = load_section(FetchParams, "fetch", params)
-    with stage("fetch") as counts:
-        try:
-            mirror = mirror_from_env()
-            log.info("fetch %s from %s", ", ".join(p.corpora), mirror or "upstream (GitHub)")
-            counts.update(fetch(out, p, mirror))
-        except FetchError as e:
-            log.error("%s", e)
-            raise typer.Exit(1) from e
+    with stage("fetch", fail_on=(FetchError,)) as counts:
+        mirror = mirror_from_env()
+        log.info("fetch %s from %s", ", ".join(p.corpora), mirror or "upstream (GitHub)")
+        counts.update(fetch(out, p, mirror))
 
 
 if __name__ == "__main__":

@@ -392,25 +392,21 @@ def command(
 ) -> None:
     """Publish the model (and dataset) to the Hugging Face Hub; token from HF_TOKEN or `hf auth login`."""
     p = load_section(PublishParams, "publish", params)
-    with stage("publish") as counts:
-        try:
-            counts.update(
-                publish(
-                    repo_id,
-                    private=private,
-                    dataset_repo_id=dataset_repo_id,
-                    model_dir=model_dir,
-                    metrics_dir=metrics_dir,
-                    dataset_dir=dataset_dir,
-                    out=out,
-                    dry_run=dry_run,
-                    params=p,
-                    params_path=params,
-                )
+    with stage("publish", fail_on=(PublishError, CardError)) as counts:
+        counts.update(
+            publish(
+                repo_id,
+                private=private,
+                dataset_repo_id=dataset_repo_id,
+                model_dir=model_dir,
+                metrics_dir=metrics_dir,
+                dataset_dir=dataset_dir,
+                out=out,
+                dry_run=dry_run,
+                params=p,
+                params_path=params,
             )
-        except (PublishError, CardError) as e:
-            log.error("%s", e)
-            raise typer.Exit(1) from e
+        )
 
 
 if __name__ == "__main__":
