@@ -44,6 +44,7 @@ def make_repo(dest: Path, corpus: str) -> None:
         ROOT / "pipelines", dest / "pipelines", ignore=shutil.ignore_patterns("__pycache__")
     )
     shutil.copytree(ROOT / "seeds", dest / "seeds")
+    shutil.copy2(ROOT / ".dvcignore", dest / ".dvcignore")  # code folders' .pyc are no deps
     stages = yaml.safe_load((ROOT / "dvc.yaml").read_text(encoding="utf-8"))["stages"]
     (dest / "dvc.yaml").write_text(
         yaml.safe_dump({"stages": {k: stages[k] for k in STAGES}}, sort_keys=False)
