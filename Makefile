@@ -49,6 +49,7 @@ test: install lint browser
 # then the README's bench block is regenerated from those files.
 bench: install
 	$(BIN)/python -m benchmarks.flops
+	$(BIN)/python -m benchmarks.precision
 	$(BIN)/python -m benchmarks.train
 	$(BIN)/python -m benchmarks.inference
 	$(BIN)/python -m benchmarks.dvc_noop

@@ -111,6 +111,7 @@ def stance_rows(n: int, seed: int = 13) -> list[dict[str, Any]]:
                 "group": f"g{i}",
                 "subset": "synthetic",
                 "origin": "benchmark",
+                "generated": False,
                 "annotator": "synthetic",
             }
         )
@@ -152,6 +153,9 @@ def tagger_rows(n: int, seed: int = 13) -> list[dict[str, Any]]:
                 "span_starts": [s for s, _, _ in spans],
                 "span_ends": [e for _, e, _ in spans],
                 "span_labels": [lab for _, _, lab in spans],
+                "relation_sources": [],
+                "relation_claims": [],
+                "relation_stances": [],
             }
         )
     return rows

@@ -32,24 +32,30 @@ from benchmarks.flops import matmul_flops
 from benchmarks.synthetic import dataset_dict
 
 
-def task_setup(task: str, params_path: Path) -> tuple[Any, Any]:
-    """(params with the benchmark's overrides, TaskSpec) of one model, from params.yaml."""
+def task_setup(task: str, params_path: Path, size: int) -> tuple[Any, Any]:
+    """(params with the benchmark's overrides, TaskSpec) of one model, from params.yaml.
+
+    The stance model trains on exactly ``size`` synthetic relation pairs (a quarter per label),
+    the tagger on all its windows; evaluation and checkpoints are off.
+    """
     from pipelines.core.params import load_section
+    from pipelines.models.encoding import STANCE_LABELS
 
+    off = {"epochs": 1, "eval_size": 0, "eval_per_epoch": False, "logging_steps": 10**6}
     if task == "stance":
-        from pipelines.learn.train import TrainParams
-        from pipelines.learn.train_stance import spec
+        from pipelines.learn.train_stance import StanceParams, spec
 
-        p = load_section(TrainParams, "train_stance", params_path)
-    else:
-        from pipelines.learn.train import TaggerParams
-        from pipelines.learn.train_tagger import spec
+        p = load_section(StanceParams, "train_stance", params_path)
+        sample = {f"relation/{label}": size // len(STANCE_LABELS) for label in STANCE_LABELS}
+        p = dataclasses.replace(p, sample=sample, calibration_size=64, **off)
+        return p, spec(p, context_chars=600)
+    from pipelines.learn.train import TaggerParams
+    from pipelines.learn.train_tagger import spec as tagger_spec
 
-        p = load_section(TaggerParams, "train_tagger", params_path)
     p = dataclasses.replace(
-        p, epochs=1, train_size=0, eval_size=0, eval_per_epoch=False, logging_steps=10**6
+        load_section(TaggerParams, "train_tagger", params_path), train_size=0, **off
     )
-    return p, spec(p)
+    return p, tagger_spec(p)
 
 
 def non_embedding_params(spec: Any, p: Any) -> int:
@@ -160,9 +166,10 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     default_threads = torch.get_num_threads()
     rows: list[dict[str, Any]] = []
     for task in args.tasks:
-        p, spec = task_setup(task, args.params)
+        p, spec = task_setup(task, args.params, args.sizes[0])
         n_params = non_embedding_params(spec, p)
         for size in args.sizes:
+            p, spec = task_setup(task, args.params, size)
             data = dataset_dict(task, size)
             for setup in ("plain", "ours"):
                 threads = default_threads if setup == "plain" else p.torch_threads

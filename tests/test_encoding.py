@@ -1,4 +1,4 @@
-"""Unit tests of the shared model-input code: markers, BIO labels, window merging, decoding."""
+"""Unit tests of the shared model-input code: stance contexts, word BIO labels, windows, decoding."""
 
 from __future__ import annotations
 
@@ -13,18 +13,21 @@ from pipelines.core.text import (
     SRC_CLOSE,
     SRC_OPEN,
     insert_markers,
+    locate,
     pair_texts,
     relation_context,
 )
-from pipelines.learn.train import balanced_sample, resolve_base_model
+from pipelines.learn.train import resolve_base_model
 from pipelines.models.encoding import (
     IGNORE_INDEX,
     TAG_LABELS,
-    bio_labels,
-    decode_bio,
+    decode_words,
     load_tokenizer,
     merge_windows,
-    tokenize_windows,
+    viterbi,
+    window_label_ids,
+    word_labels,
+    word_windows,
 )
 from pipelines.models.inference import _check_model_dir
 
@@ -35,13 +38,12 @@ def tok():
 
 
 def labels_of(tok, text, spans):
-    enc = tok(text, return_offsets_mapping=True)
-    ids = bio_labels(enc["offset_mapping"], spans)
-    return [
-        (text[s:e], TAG_LABELS[i] if i != IGNORE_INDEX else None)
-        for (s, e), i in zip(enc["offset_mapping"], ids, strict=True)
-        if s != e
-    ], enc
+    """(word text, label) of each word of ``text`` in one window, as training labels it."""
+    (window,) = word_windows(tok, text, 128, 0)
+    ids = window_label_ids(window, spans)
+    assert all(ids[t] != IGNORE_INDEX for t, _, _ in window.words)
+    assert sum(i != IGNORE_INDEX for i in ids) == len(window.words)  # first sub-tokens only
+    return [(text[s:e], TAG_LABELS[ids[t]]) for t, s, e in window.words]
 
 
 def test_package_aliases_resolve_to_the_package_folder():
@@ -55,88 +57,107 @@ def test_markers_are_single_special_tokens(tok):
     assert tok.tokenize(" ".join(MARKERS)) == list(MARKERS)
 
 
-def test_bio_whitespace_at_span_edges_and_newlines(tok):
+def test_word_labels_whitespace_at_span_edges_and_newlines(tok):
     text = "Officials said\n the bridge is  safe \nyesterday."
     start = text.index(" the")
     end = text.index("\nyesterday") + 1  # span starts with a space and ends with a newline
-    tokens, _ = labels_of(tok, text, [(start, end, "Claim"), (0, 9, "Source")])
-    assert tokens[:2] == [("Officials", "B-Source"), ("said", "O")]
-    assert [lab for _, lab in tokens[2:6]] == [
-        "B-Claim",
-        "I-Claim",
-        "I-Claim",
-        "I-Claim",
-    ]
-    assert tokens[6] == ("yesterday", "O")
+    words = labels_of(tok, text, [(start, end, "Claim"), (0, 9, "Source")])
+    assert words[:2] == [("Officials", "B-Source"), ("said", "O")]
+    assert [lab for _, lab in words[2:6]] == ["B-Claim", "I-Claim", "I-Claim", "I-Claim"]
+    assert words[6] == ("yesterday", "O")
 
 
-def test_bio_partial_tokens_are_inside(tok):
-    text = "Obama's aide spoke."
-    tokens, _ = labels_of(tok, text, [(0, 3, "Source")])  # "Oba" covers part of one token
-    assert tokens[0] == ("Obama", "B-Source")
-    assert tokens[1][1] == "O"
+def test_a_word_split_into_sub_tokens_gets_one_label(tok):
+    text = "Zaporizhzhia officials spoke."
+    assert len(tok.tokenize("Zaporizhzhia")) > 1  # several sub-tokens, one word
+    words = labels_of(tok, text, [(0, 3, "Source")])  # "Zap" covers part of the word only
+    assert words[0] == ("Zaporizhzhia", "B-Source")
+    assert words[1][1] == "O"
 
 
-def test_bio_overlap_shortest_wins_and_outer_restarts(tok):
+def test_overlap_shortest_wins_and_outer_restarts(tok):
     text = "He said that the mayor denied the report."
     claim = (text.index("the mayor"), len(text) - 1)
     source = (text.index("the mayor"), text.index(" denied"))
     denial = (text.index("denied"), text.index(" the report"))
-    tokens, _ = labels_of(tok, text, [(*claim, "Claim"), (*source, "Source"), (*denial, "Denial")])
-    got = dict(tokens)
-    assert [lab for _, lab in tokens] == [
-        "O",
-        "O",
-        "O",
-        "B-Source",
-        "I-Source",
-        "B-Denial",
-        "B-Claim",
-        "I-Claim",
-        "O",
-    ]
-    assert got["mayor"] == "I-Source"
+    words = labels_of(tok, text, [(*claim, "Claim"), (*source, "Source"), (*denial, "Denial")])
+    assert [lab for _, lab in words] == [
+        "O", "O", "O", "B-Source", "I-Source", "B-Denial", "B-Claim", "I-Claim", "O",
+    ]  # fmt: skip
 
 
-def test_special_tokens_are_ignored(tok):
-    enc = tok("a b", return_offsets_mapping=True)
-    ids = bio_labels(enc["offset_mapping"], [])
+def test_special_tokens_and_later_sub_tokens_are_ignored(tok):
+    (window,) = word_windows(tok, "a Zaporizhzhia b", 32, 0)
+    ids = window_label_ids(window, [])
     assert ids[0] == ids[-1] == IGNORE_INDEX
+    assert ids.count(IGNORE_INDEX) == len(ids) - 3
 
 
-def test_decode_gives_exact_code_point_spans():
+@pytest.mark.parametrize(
+    ("labels", "spans"),
+    [
+        (["B-Source", "I-Source", "O", "B-Claim", "I-Claim"], [("Source", 0, 2), ("Claim", 3, 5)]),
+        (["I-Claim", "I-Claim"], [("Claim", 0, 2)]),  # lenient: I- after nothing opens
+        (["B-Claim", "B-Claim"], [("Claim", 0, 1), ("Claim", 1, 2)]),  # B- splits
+        (["B-Source", "I-Claim"], [("Source", 0, 1), ("Claim", 1, 2)]),  # type change opens
+        (["O", "O"], []),
+    ],
+)
+def test_decode_words_table(labels, spans):
+    text = "aa bb cc dd ee"
+    words = [(i * 3, i * 3 + 2) for i in range(len(labels))]
+    got = decode_words(text, words, labels, [1.0] * len(labels))
+    assert [(s.label, s.start, s.end) for s in got] == [
+        (kind, words[a][0], words[b - 1][1]) for kind, a, b in spans
+    ]
+
+
+def test_decode_never_crosses_a_paragraph_or_ends_in_space():
+    text = "REUTERS\n\nUkraine said so."
+    words = [(0, 7), (9, 16), (17, 21)]
+    (span,) = decode_words(text, words, ["B-Source", "I-Source", "O"], [0.5, 0.7, 0.9])
+    assert span.text == "REUTERS"
+    assert span.score == pytest.approx(0.6)
+
+
+def test_decode_gives_exact_code_point_spans_after_emoji():
     text = "Obama 😀 said: the plan is dead."
     o = text.index("the")
-    tokens = [
-        (0, 5, "B-Source", 0.9),
-        (6, 7, "O", 0.99),
-        (8, 12, "O", 0.8),
-        (o, o + 3, "I-Claim", 0.6),  # I- after O starts a span (lenient)
-        (o + 4, o + 8, "I-Claim", 0.8),
-        (o + 9, o + 11, "B-Claim", 0.7),  # B- starts a new span
-        (o + 12, o + 16, "I-Claim", 0.5),
+    words = [
+        (0, 5),
+        (6, 7),
+        (8, 12),
+        (12, 13),
+        (o, o + 3),
+        (o + 4, o + 8),
+        (o + 9, o + 11),
+        (o + 12, o + 16),
     ]
-    spans = decode_bio(text, tokens)
+    labels = ["B-Source", "O", "O", "O", "B-Claim", "I-Claim", "I-Claim", "I-Claim"]
+    spans = decode_words(text, words, labels, [1.0] * len(words))
     assert [(s.label, s.text) for s in spans] == [
         ("Source", "Obama"),
-        ("Claim", "the plan"),
-        ("Claim", "is dead"),
+        ("Claim", "the plan is dead"),
     ]
-    for s in spans:
-        assert text[s.start : s.end] == s.text
-    assert spans[1].score == pytest.approx(0.7)
+    assert all(text[s.start : s.end] == s.text for s in spans)
 
 
-def test_decode_snaps_partial_words():
-    text = "Senator Warren said so."
-    spans = decode_bio(text, [(8, 11, "B-Source", 1.0)])  # "War" of "Warren"
-    assert spans[0].text == "Warren"
+def test_viterbi_never_opens_with_inside():
+    import numpy as np
+
+    labels = list(TAG_LABELS)
+    lp = np.full((3, len(labels)), -5.0)
+    lp[0, labels.index("I-Claim")] = -0.1  # argmax alone would open with I-Claim
+    lp[0, labels.index("B-Claim")] = -0.5
+    lp[1, labels.index("I-Claim")] = -0.1
+    lp[2, labels.index("I-Source")] = -0.1  # ... and switch type inside a span
+    lp[2, labels.index("O")] = -1.0
+    path = [labels[k] for k in viterbi(lp)]
+    assert path == ["B-Claim", "I-Claim", "O"]
 
 
 def test_window_merge_recovers_spans_on_a_long_text(tok):
-    sentences = []
-    spans = []
-    pos = 0
+    sentences, spans, pos = [], [], 0
     for i in range(60):
         src, claim = f"Minister{i}", f"the budget number {i} is wrong"
         sent = f"{src} said\non Monday that {claim}. "
@@ -146,21 +167,19 @@ def test_window_merge_recovers_spans_on_a_long_text(tok):
         sentences.append(sent)
         pos += len(sent)
     text = "".join(sentences)
-    enc = tokenize_windows(tok, [text], max_length=48, stride=12)
-    assert len(enc["input_ids"]) > 10
-    windows = []
-    for w in range(len(enc["input_ids"])):
-        offs = enc["offset_mapping"][w]
-        ids = bio_labels(offs, spans)
-        windows.append(
-            [(s, e, TAG_LABELS[i]) for (s, e), i in zip(offs, ids, strict=True) if s != e]
-        )
-    merged = merge_windows(windows)
+    windows = word_windows(tok, text, 48, 12)
+    assert len(windows) > 10
+    per_window = []
+    for w in windows:
+        labels = word_labels([(s, e) for _, s, e in w.words], spans)
+        per_window.append([(s, e, lab) for (_, s, e), lab in zip(w.words, labels, strict=True)])
+    merged = merge_windows(per_window)
     starts = [s for s, _, _ in merged]
-    assert starts == sorted(set(starts))  # each token once
-    decoded = decode_bio(text, [(s, e, lab, 1.0) for s, e, lab in merged])
+    assert starts == sorted(set(starts))  # each word once
+    decoded = decode_words(
+        text, [(s, e) for s, e, _ in merged], [x for _, _, x in merged], [1.0] * len(merged)
+    )
     assert [(d.start, d.end, d.label) for d in decoded] == spans
-    assert all(text[d.start : d.end] == d.text for d in decoded)
 
 
 def test_merge_prefers_the_most_central_window():
@@ -171,34 +190,69 @@ def test_merge_prefers_the_most_central_window():
     assert merged[(2, 3)] == "a"  # centrality 1 vs 0
 
 
-def test_insert_markers_and_relation_context():
+def test_merge_keeps_the_whole_word_cut_by_a_window_edge():
+    cut = [(0, 3, "a"), (4, 6, "a")]  # the window ends inside the second word
+    whole = [(0, 3, "b"), (4, 9, "b"), (10, 12, "b")]
+    assert merge_windows([cut, whole]) == [(0, 3, "a"), (4, 9, "b"), (10, 12, "b")]
+
+
+def test_relation_context_keeps_the_cue_and_marks_both():
     text = "First sentence here. The minister said taxes will rise. Last one."
     src = (text.index("The minister"), text.index(" said"))
     clm = (text.index("taxes"), text.index(" Last") - 1)
     ctx = relation_context(text, src, clm, max_chars=120)
-    assert f"{SRC_OPEN} The minister {SRC_CLOSE}" in ctx
-    assert f"{CLM_OPEN} taxes will rise {CLM_CLOSE}" in ctx
-    far = relation_context(
-        "A said. " + "x " * 400 + "B will win.", (0, 1), (808, 818), max_chars=120
+    assert (
+        ctx == f"{SRC_OPEN} The minister {SRC_CLOSE} said {CLM_OPEN} taxes will rise {CLM_CLOSE}."
     )
-    assert " … " in far and SRC_OPEN in far and CLM_OPEN in far
     assert insert_markers("ab", [(0, 1, "<", ">"), (1, 2, "[", "]")]) == "< a >[ b ]"
 
 
-def test_pair_texts_marks_a_plain_context_once():
-    _, ctx = pair_texts("c", "Reuters says Reuters", "Reuters")
-    assert ctx == f"{SRC_OPEN} Reuters {SRC_CLOSE} says Reuters"
-    assert pair_texts("c", ctx, "Reuters")[1] == ctx
-    assert pair_texts("c", "no source", None)[1] == "no source"
+def test_relation_context_elides_long_gaps_and_claims():
+    text = "A said. " + "x " * 400 + "B will win. " + "y " * 300
+    ctx = relation_context(text, (0, 1), (808, 818), max_chars=120)
+    assert " … " in ctx and ctx.startswith(f"{SRC_OPEN} A {SRC_CLOSE}") and CLM_OPEN in ctx
+    assert len(ctx) < 200
+    long_claim = (0, len(text) - 1)
+    assert " … " in relation_context(text, None, long_claim, max_chars=120)
 
 
-def test_balanced_sample_is_deterministic_and_fair():
-    labels = [0] * 100 + [1] * 10 + [2] * 50
-    a = balanced_sample(labels, 60, seed=1)
-    assert a == balanced_sample(labels, 60, seed=1)
-    counts = [sum(labels[i] == c for i in a) for c in range(3)]
-    assert counts == [25, 10, 25]
-    assert balanced_sample(labels, 0, seed=1) == list(range(len(labels)))
+def test_relation_context_of_nested_spans_marks_in_place():
+    text = "He said the mayor denied it."
+    clm = (text.index("the mayor"), len(text) - 1)
+    src = (text.index("the mayor"), text.index(" denied"))
+    ctx = relation_context(text, src, clm, max_chars=200)
+    assert ctx == f"He said {CLM_OPEN} {SRC_OPEN} the mayor {SRC_CLOSE} denied it {CLM_CLOSE}."
+
+
+@pytest.mark.parametrize(
+    ("phrase", "expected"),
+    [
+        ("Russia had used North Korean missiles", "Russia had used North Korean missiles"),
+        ("russia HAD used north korean missiles", "Russia had used North Korean missiles"),
+        ("Russia used North Korean missiles", "Russia had used North Korean missiles"),
+        ("the moon is made of cheese", None),
+        ("", None),
+    ],
+)
+def test_locate_exact_case_and_fuzzy(phrase, expected):
+    text = "Ukraine said it could not confirm that Russia had used North Korean missiles."
+    at = locate(text, phrase)
+    assert (text[at[0] : at[1]] if at else None) == expected
+
+
+def test_locate_picks_the_occurrence_near_the_claim():
+    text = "Reuters said A. Later, Reuters said B."
+    assert locate(text, "Reuters", near=text.index("B")) == (23, 30)
+
+
+def test_pair_texts_marks_a_plain_context_like_training():
+    _, ctx = pair_texts("B", "Reuters said A. Reuters said B.", "Reuters", 500)
+    assert ctx == f"{SRC_OPEN} Reuters {SRC_CLOSE} said {CLM_OPEN} B {CLM_CLOSE}."
+    _, unfound = pair_texts("something else", "Reuters said A.", "Reuters", 500)
+    assert unfound.startswith(f"{SRC_OPEN} Reuters {SRC_CLOSE}") and CLM_OPEN not in unfound
+    assert pair_texts("c", ctx, "Reuters", 500)[1] == ctx  # already marked: kept
+    assert pair_texts("c", "no source", None, 500) == ("c", "no source")
+    assert pair_texts("x " * 300, "ctx", None, 300)[0].count("x") < 120  # long claims elided
 
 
 def test_model_dir_with_pickle_is_refused(tmp_path):

@@ -162,6 +162,7 @@ def _tiny_eval_data(root: Path, models_root: Path) -> tuple[Path, Path]:
                 "subset": ["t"] * len(items),
                 "origin": ["t"] * len(items),
                 "annotator": [None] * len(items),
+                "generated": [False] * len(items),
             },
             features=features,
         )
@@ -203,6 +204,14 @@ evaluate:
   anchors_dir: {anchors}
   tfidf_max_features: 500
   tfidf_c: 1.0
+predict:
+  tagger: models/tagger
+  model: models/stance
+  batch_size: 4
+  articles_per_batch: 2
+  sentence_gap: 1
+  max_claims: 3
+  context_chars: 600
 """
 
 
@@ -272,10 +281,13 @@ def test_evaluate_scores_every_system_on_the_same_pairs(tmp_path, tiny_models):
     assert stance["polnear"]["n"] == 4
 
     pol = spans["polnear"]
-    assert pol["n"] == 4 and set(pol["labels"]) == {"Source", "Claim"}
-    assert set(pol["systems"]) == {"tagger", "rules"}
+    assert pol["n"] == 4 and set(pol["gold_spans"]) == {"Source", "Claim"}
+    assert set(pol["systems"]) == {"model", "rules"}
     for mode in ("exact", "overlap"):
-        assert 0 <= pol["systems"]["tagger"][mode]["Claim"]["f1"] <= 1
+        assert 0 <= pol["systems"]["model"][mode]["Claim"]["f1"] <= 1
+    relations = pol["systems"]["model"]["relations"]
+    assert set(relations) >= {"exact", "overlap", "exact_stance"}
+    assert pol["gold_relations"] > 0
 
     for system in fnc["systems"]:
         with open(out / "plots" / "confusion" / f"fnc1__{system}.csv", encoding="utf-8") as f:

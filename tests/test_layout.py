@@ -157,12 +157,17 @@ def test_no_function_is_longer_than_a_screen_or_two() -> None:
 def test_claimtrace_hands_studio_its_predictors() -> None:
     from pipelines.cli import rules_predictor
     from pipelines.core.document import Article, Document, validate
+    from pipelines.models import rules
     from pipelines.studio import cli as studio_cli
 
     assert sorted(studio_cli.PREDICTORS) == ["model", "rules"]
     predictor = rules_predictor()
     article = Article.from_text("The Kremlin denied that Russia had used North Korean missiles.")
     ann = predictor.annotate(article)
-    assert (predictor.name, ann.annotator, ann.model_version) == ("rules", "rules", "rules-1")
+    assert (predictor.name, ann.annotator, ann.model_version) == (
+        "rules",
+        "rules",
+        f"rules-{rules.VERSION}",
+    )
     assert {s.label for s in ann.spans} == {"Source", "Claim", "Denial"}
     validate(Document(article, (ann,)))

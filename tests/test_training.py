@@ -26,12 +26,10 @@ def workdir(tmp_path_factory):
     root = tmp_path_factory.mktemp("train")
     imported, ann = write_corpus(root, n_docs=16, n_pairs=48)
     params = yaml.safe_load((REPO / "params.ci.yaml").read_text())
-    for section in (
-        "train_stance",
-        "train_tagger",
-    ):  # smaller still: this test trains four times
-        params[section].update(train_size=32, eval_size=16, max_length=48, logging_steps=1)
-    params["train_tagger"]["stride"] = 8
+    for section in ("train_stance", "train_tagger"):  # smaller still: this test trains 4 times
+        params[section].update(eval_size=16, max_length=48, logging_steps=1)
+    params["train_stance"]["sample"] = dict.fromkeys(params["train_stance"]["sample"], 4)
+    params["train_tagger"].update(train_size=32, stride=8)
     (root / "params.yaml").write_text(yaml.safe_dump(params))
     build_dataset.command(imported, ann, root / "datasets", params=root / "params.yaml")
     return root
@@ -83,7 +81,11 @@ def test_train_reload_infer_and_determinism(workdir):
         "x",
         "[/SRC]",
     ]  # markers saved
-    assert json.loads((stance_dir / "claimtrace.json").read_text())["context_chars"] == 300
+    info = json.loads((stance_dir / "claimtrace.json").read_text())
+    assert info["context_chars"] == 300
+    assert set(info["biases"]) == {"relation", "headline"}  # fitted on validation
+    assert stance.relatedness is not None  # the headline/body first stage, JSON (no pickle)
+    assert json.loads((stance_dir / "relatedness.json").read_text())["features"]
     doc = make_document(42)
     text = doc.article.text
     pairs = [
@@ -142,9 +144,8 @@ def test_killed_training_resumes_from_its_last_checkpoint(workdir, tmp_path):
     training: the rerun resumes from the last complete checkpoint, skipping one torn by the kill."""
     params = yaml.safe_load((workdir / "params.yaml").read_text())
     # 3 epochs of 2 steps, checkpointed per epoch; 1 thread: the machine is shared
-    params["train_stance"].update(
-        epochs=3, batch_size=8, train_size=16, eval_size=4, torch_threads=1
-    )
+    params["train_stance"].update(epochs=3, batch_size=8, eval_size=4, torch_threads=1)
+    params["train_stance"]["sample"] = {"relation/asserts": 8, "relation/denies": 8}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     out = tmp_path / "models" / "stance"
     ckpt = tmp_path / "models" / ".checkpoints" / "stance"

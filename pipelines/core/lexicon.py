@@ -79,7 +79,7 @@ CUES: tuple[Cue, ...] = (
     Cue("no-comment", r"\bno\s+comment\b", UNCONFIRMED),
     Cue(
         "no-evidence",
-        r"\bno\s+(?:\w+\s+)?(?:evidence|proof|indication|confirmation)\b",
+        r"\bno\s+(?:\w+\s+)?(?:evidence|proof|indication|confirmation|information)\b",
         UNCONFIRMED,
     ),
     Cue("unverified", r"\b(?:unverified|unconfirmed|unsubstantiated)\b", UNCONFIRMED),

@@ -198,3 +198,56 @@ def _same_length(gold: Sequence[Any], pred: Sequence[Any]) -> None:
         raise ValueError(
             f"{len(gold)} gold labels but {len(pred)} predictions: they must be row-aligned"
         )
+
+
+# --- relations ---------------------------------------------------------------------------------
+
+
+class RelationLike(Protocol):
+    source: str
+    claim: str
+    stance: str
+
+
+def _same(a: SpanLike, b: SpanLike, mode: str) -> bool:
+    if mode == "exact":
+        return (a.start, a.end) == (b.start, b.end)
+    return a.start < b.end and b.start < a.end
+
+
+def relation_scores(
+    docs: Iterable[
+        tuple[
+            Sequence[SpanLike], Sequence[RelationLike], Sequence[SpanLike], Sequence[RelationLike]
+        ]
+    ],
+) -> dict[str, Any]:
+    """End-to-end Source->Claim relation P/R/F1: a predicted relation is right when its Source
+    and its Claim both match a gold relation's (``exact``: same offsets; ``overlap``: sharing a
+    character), each gold relation matched at most once; ``*_stance`` modes also need the
+    stance to agree. ``docs`` yields ``(gold spans, gold relations, predicted spans, predicted
+    relations)``; relations name spans by id."""
+    modes = ("exact", "overlap", "exact_stance", "overlap_stance")
+    counts = {mode: [0, 0, 0] for mode in modes}
+    for gold_spans, gold_rels, pred_spans, pred_rels in docs:
+        g_by, p_by = {s.id: s for s in gold_spans}, {s.id: s for s in pred_spans}  # type: ignore[attr-defined]
+        for mode in modes:
+            match = mode.split("_")[0]
+            free = list(gold_rels)
+            tp = 0
+            for r in pred_rels:
+                hit = next(
+                    (
+                        g
+                        for g in free
+                        if _same(p_by[r.source], g_by[g.source], match)
+                        and _same(p_by[r.claim], g_by[g.claim], match)
+                        and (not mode.endswith("stance") or r.stance == g.stance)
+                    ),
+                    None,
+                )
+                if hit is not None:
+                    free.remove(hit)
+                    tp += 1
+            _add(counts[mode], tp, len(pred_rels), len(gold_rels))
+    return {mode: _prf(*c) for mode, c in counts.items()}

@@ -42,10 +42,14 @@ from pipelines.core.document import (
     validate_pair,
 )
 from pipelines.core.io import atomic_dir, sha256_file, write_json, write_text
+from pipelines.core.lexicon import ASSERTS, DENIES, UNCONFIRMED
 from pipelines.core.params import DEFAULT_PARAMS, load_section
 from pipelines.core.stagelog import stage
 from pipelines.core.text import relation_context, split_sentences
+from pipelines.learn.counterfactual import swap_cue
 from pipelines.learn.dataset_rows import (
+    BUILD_PARAMS_FILE,
+    GENERATED,
     stance_features,
     stance_row,
     tagger_features,
@@ -82,13 +86,17 @@ class BuildParams:
     annotations_test_fraction: float
     negatives_per_article: int
     context_chars: int
+    body_chars: int
+    cue_swaps: bool
 
     def validate(self) -> None:
         for name in ("validation_fraction", "annotations_test_fraction"):
             if not 0 <= getattr(self, name) < 1:
                 raise ValueError(f"build_dataset.{name} must be in [0, 1)")
-        if self.negatives_per_article < 0 or self.context_chars < 100:
-            raise ValueError("negatives_per_article must be >= 0 and context_chars >= 100")
+        if self.negatives_per_article < 0 or min(self.context_chars, self.body_chars) < 100:
+            raise ValueError(
+                "negatives_per_article must be >= 0, context_chars and body_chars >= 100"
+            )
 
 
 # --- pure helpers ------------------------------------------------------------------------------
@@ -130,19 +138,15 @@ def relation_pairs(
     linked = {(r.source, r.claim) for r in ann.relations}
 
     def make(src: Span, clm: Span, stance: str) -> StancePair:
-        context = relation_context(text, (src.start, src.end), (clm.start, clm.end), context_chars)
-        source = src.text.strip()
-        return validate_pair(
-            StancePair(
-                id=f"{doc.article.id}:{ann.annotator}:{src.id}:{clm.id}",
-                claim=clm.text.strip(),
-                context=context,
-                stance=stance,
-                group=doc.article.id,
-                origin=ann.origin or subset,
-                # a source partly overlapping the claim is split by a marker; the markers still show it
-                source=source if source in context else None,
-            )
+        return _pair(
+            text,
+            (src.start, src.end),
+            (clm.start, clm.end),
+            stance,
+            f"{doc.article.id}:{ann.annotator}:{src.id}:{clm.id}",
+            doc.article.id,
+            ann.origin or subset,
+            context_chars,
         )
 
     pairs = [make(spans[r.source], spans[r.claim], r.stance) for r in ann.relations]
@@ -154,6 +158,61 @@ def relation_pairs(
     )
     pairs.extend(make(s, c, "unrelated") for s, c in candidates[:negatives])
     return pairs
+
+
+def _pair(
+    text: str,
+    source: tuple[int, int],
+    claim: tuple[int, int],
+    stance: str,
+    pair_id: str,
+    group: str,
+    origin: str,
+    context_chars: int,
+) -> StancePair:
+    context = relation_context(text, source, claim, context_chars)
+    source_text = text[source[0] : source[1]].strip()
+    return validate_pair(
+        StancePair(
+            id=pair_id,
+            claim=text[claim[0] : claim[1]].strip(),
+            context=context,
+            stance=stance,
+            group=group,
+            origin=origin,
+            # a source partly overlapping the claim is split by a marker; the markers still show it
+            source=source_text if source_text in context else None,
+        )
+    )
+
+
+def swapped_pairs(
+    doc: Document, ann: AnnotationSet, seed: int, context_chars: int
+) -> list[StancePair]:
+    """Generated pairs: each plain ``asserts`` relation whose cue can be swapped
+    (:mod:`pipelines.learn.counterfactual`) once, to ``denies`` or ``unconfirmed`` (chosen by a
+    seeded hash of the relation, as is the new cue's wording)."""
+    text = doc.article.text
+    spans = {s.id: s for s in ann.spans}
+    out = []
+    for r in ann.relations:
+        if r.stance != ASSERTS or not r.cue:
+            continue
+        src, clm = spans[r.source], spans[r.claim]
+        pair_id = f"{doc.article.id}:{ann.annotator}:{src.id}:{clm.id}:swap"
+        stance = DENIES if unit_hash(seed, "swap", pair_id) < 0.5 else UNCONFIRMED
+        pick = int(unit_hash(seed, "cue", pair_id) * 1_000_000)
+        swap = swap_cue(text, (src.start, src.end), (clm.start, clm.end), r.cue, stance, pick)
+        if swap is None:
+            continue
+        origin = f"{GENERATED}:cue-swap:{ann.origin or doc.article.id}"
+        out.append(
+            _pair(
+                swap.text, swap.source, swap.claim, stance, pair_id, doc.article.id, origin,
+                context_chars,
+            )
+        )  # fmt: skip
+    return out
 
 
 def select_sentences(
@@ -217,6 +276,8 @@ def check_dataset(splits: dict[str, list[dict[str, Any]]], kind: str) -> None:
                 raise ValueError(
                     f"{kind}/{split} {row['id']}: from {row['subset']!r}, allowed only {allowed}"
                 )
+            if allowed is not None and row.get("generated"):
+                raise ValueError(f"{kind}/{split} {row['id']}: generated example in a test split")
             if allowed is None and row["subset"] in TEST_ONLY_SUBSETS:
                 raise ValueError(
                     f"{kind}/{split} {row['id']}: test-only item ({row['subset']}) in a training split"
@@ -278,6 +339,10 @@ def _add_documents(
         ]
         trow = tagger_row(doc, primary, subset, True)
         if split is None:
+            if p.cue_swaps:
+                swaps = swapped_pairs(doc, primary, p.seed, p.context_chars)
+                srows += [stance_row(pr, subset, primary.annotator, generated=True) for pr in swaps]
+                counts["generated_cue_swaps"] += len(swaps)
             out.pool_stance.extend(srows)
             out.pool_tagger.append(trow)
             counts["unused_other_annotators"] += len(others)
@@ -294,7 +359,7 @@ def _add_pairs(out: _Assignment, pairs: dict[str, Iterable[StancePair]], p: Buil
     for name in PAIR_FILES:
         rows = [
             stance_row(pr, name, None)
-            for pr in shorten_contexts(list(pairs.get(name, ())), p.context_chars)
+            for pr in shorten_contexts(list(pairs.get(name, ())), p.body_chars)
         ]
         if name.endswith("_test"):
             out.stance[f"test_{name.removesuffix('_test')}"].extend(rows)
@@ -365,8 +430,8 @@ def dataset_readme(
         "",
         "## Splits",
         "",
-        "| split | rows | groups | subsets | labels |",
-        "|---|---|---|---|---|",
+        "| split | rows | groups | subsets | labels | generated |",
+        "|---|---|---|---|---|---|",
     ]
     for name, rows in splits.items():
         if kind == "stance":
@@ -374,9 +439,10 @@ def dataset_readme(
         else:
             labels = Counter(label for r in rows for label in r["span_labels"])
         subsets = Counter(r["subset"] for r in rows)
+        made = Counter(r["stance"] for r in rows if r.get("generated"))
         lines.append(
             f"| {name} | {len(rows)} | {len({r['group'] for r in rows})} "
-            f"| {_counts_cell(subsets)} | {_counts_cell(labels)} |"
+            f"| {_counts_cell(subsets)} | {_counts_cell(labels)} | {_counts_cell(made)} |"
         )
     lines += ["", "## Provenance", "", "| input | sha256 |", "|---|---|"]
     lines += [f"| {path} | {digest} |" for path, digest in sorted(inputs.items())]
@@ -390,11 +456,18 @@ def dataset_readme(
             "## Notes",
             "",
             "- `stance` is a ClassLabel over asserts, denies, unconfirmed, unrelated.",
-            "- Pairs from annotated relations: `claim` is the Claim span, `context` its sentence window with",
-            "  `[SRC] … [/SRC]` and `[CLM] … [/CLM]` markers, `source` the Source span text.",
+            "- Pairs from annotated relations: `claim` is the Claim span, `context` the stretch from the",
+            "  source to the claim with `[SRC] … [/SRC]` and `[CLM] … [/CLM]` markers (long claims and gaps",
+            f"  elided, see pipelines.core.text.relation_context; {p.context_chars} characters),",
+            "  `source` the Source span text.",
             f"- Up to {p.negatives_per_article} nearest unlinked (Source, Claim) pairs per article are `unrelated`.",
+            "- **Generated examples** (`generated` = true, origin `generated:cue-swap:...`, column",
+            "  *generated* above): each plain `asserts` relation of a training article whose reporting verb",
+            '  can be swapped ("X said Y" -> "X denied Y" / "X could not confirm Y") appears once',
+            "  more with the swapped cue and the stance the lexicon gives it (pipelines.learn.counterfactual).",
+            "  They are made from training and validation articles only and never reach a test split.",
             "- FNC-1/Emergent: headline = claim; long bodies are cut to the sentences most similar to the",
-            f"  headline (TF-IDF) within {p.context_chars} characters.",
+            f"  headline (TF-IDF) within {p.body_chars} characters.",
         ]
     else:
         lines += [
@@ -420,9 +493,6 @@ def _require(path: Path) -> Path:
 def _annotations(path: Path) -> Iterator[Document]:
     if path.is_file():
         yield from read_documents(path)
-
-
-BUILD_PARAMS_FILE = "build_params.json"  # lets trainers record e.g. context_chars in the model
 
 
 def save(dataset: Any, card: str, p: BuildParams, out: Path) -> None:

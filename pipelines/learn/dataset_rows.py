@@ -4,8 +4,9 @@ rows, Hugging Face ``Features`` and the readers follow from it.
 
 * stance rows: one (claim, context, source) pair with its ``stance`` (a ClassLabel over
   asserts, denies, unconfirmed, unrelated), the ``group`` that must not straddle two splits, the
-  input file it came from (``subset``), its ``origin`` and the ``annotator`` (None for FNC-1 and
-  Emergent pairs).
+  input file it came from (``subset``), its ``origin``, the ``annotator`` (None for FNC-1 and
+  Emergent pairs) and whether it was ``generated`` by the project (counterfactual cue swaps,
+  :mod:`pipelines.learn.counterfactual`) rather than annotated.
 * tagger rows: one article as one annotator marked it: ``text`` and parallel
   ``span_starts``/``span_ends``/``span_labels`` (Python code points); ``primary`` marks the one
   annotator per article used for training and scoring.
@@ -15,9 +16,19 @@ Heavy libraries (datasets) are imported inside functions only.
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from pipelines.core.document import PAIR_STANCES, AnnotationSet, Document, Span, StancePair
+from pipelines.core.document import (
+    PAIR_STANCES,
+    AnnotationSet,
+    Document,
+    Relation,
+    Span,
+    StancePair,
+)
 
 # column -> kind (see _features); the order is the order of the columns in the saved dataset
 STANCE_COLUMNS: dict[str, str] = {
@@ -30,6 +41,7 @@ STANCE_COLUMNS: dict[str, str] = {
     "subset": "string",
     "origin": "string",
     "annotator": "string",
+    "generated": "bool",
 }
 TAGGER_COLUMNS: dict[str, str] = {
     "id": "string",
@@ -42,10 +54,20 @@ TAGGER_COLUMNS: dict[str, str] = {
     "span_starts": "int32 list",
     "span_ends": "int32 list",
     "span_labels": "string list",
+    "relation_sources": "int32 list",  # index into the span lists
+    "relation_claims": "int32 list",
+    "relation_stances": "string list",
 }
 
 
-def stance_row(pair: StancePair, subset: str, annotator: str | None) -> dict[str, Any]:
+BUILD_PARAMS_FILE = "build_params.json"  # beside each dataset: what trainers must reproduce
+GENERATED = "generated"  # origin prefix of examples made by the project, not annotated
+
+
+def stance_row(
+    pair: StancePair, subset: str, annotator: str | None, generated: bool = False
+) -> dict[str, Any]:
+    """One stance row; ``generated`` marks a made example (training splits only)."""
     return {
         "id": pair.id,
         "claim": pair.claim,
@@ -56,11 +78,13 @@ def stance_row(pair: StancePair, subset: str, annotator: str | None) -> dict[str
         "subset": subset,
         "origin": pair.origin,
         "annotator": annotator,
+        "generated": generated,
     }
 
 
 def tagger_row(doc: Document, ann: AnnotationSet, subset: str, primary: bool) -> dict[str, Any]:
     spans = sorted(ann.spans, key=lambda s: (s.start, s.end, s.label))
+    index = {s.id: i for i, s in enumerate(spans)}
     return {
         "id": f"{doc.article.id}:{ann.annotator}",
         "group": doc.article.id,
@@ -72,6 +96,9 @@ def tagger_row(doc: Document, ann: AnnotationSet, subset: str, primary: bool) ->
         "span_starts": [s.start for s in spans],
         "span_ends": [s.end for s in spans],
         "span_labels": [s.label for s in spans],
+        "relation_sources": [index[r.source] for r in ann.relations],
+        "relation_claims": [index[r.claim] for r in ann.relations],
+        "relation_stances": [r.stance for r in ann.relations],
     }
 
 
@@ -119,9 +146,19 @@ def stance_pairs(ds: Any) -> list[StancePair]:
     ]
 
 
-def primary_spans(ds: Any) -> list[tuple[str, str, list[Span]]]:
-    """``(id, text, spans)`` of each primary-annotator row of a tagger ``Dataset``."""
-    rows = []
+@dataclass(frozen=True)
+class GoldDocument:
+    """One primary-annotator row of a tagger dataset: the text, its spans and its relations."""
+
+    id: str
+    text: str
+    spans: list[Span]
+    relations: list[Relation]
+
+
+def primary_documents(ds: Any) -> list[GoldDocument]:
+    """The primary-annotator rows of a tagger ``Dataset`` (spans get ids ``g<index>``)."""
+    out = []
     for row in ds:
         if not row["primary"]:
             continue
@@ -132,5 +169,21 @@ def primary_spans(ds: Any) -> list[tuple[str, str, list[Span]]]:
                 zip(row["span_starts"], row["span_ends"], row["span_labels"], strict=True)
             )
         ]
-        rows.append((row["id"], text, spans))
-    return rows
+        relations = [
+            Relation(f"g{s}", f"g{c}", stance)
+            for s, c, stance in zip(
+                row["relation_sources"], row["relation_claims"], row["relation_stances"],
+                strict=True,
+            )
+        ]  # fmt: skip
+        out.append(GoldDocument(row["id"], text, spans, relations))
+    return out
+
+
+def read_build_params(dataset_dir: Path) -> dict[str, Any]:
+    """The build_dataset parameters saved beside a dataset (e.g. the stance ``context_chars``
+    that inference must reproduce)."""
+    path = dataset_dir / BUILD_PARAMS_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: missing; rebuild the dataset (dvc repro build_dataset)")
+    return json.loads(path.read_text(encoding="utf-8"))

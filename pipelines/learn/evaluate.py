@@ -35,6 +35,7 @@ from pipelines.core.document import (
     LABELS,
     PAIR_STANCES,
     STANCES,
+    Relation,
     Span,
     StancePair,
     normalise_text,
@@ -42,7 +43,8 @@ from pipelines.core.document import (
 from pipelines.core.io import write_json, write_text
 from pipelines.core.params import ParamsError, load_section
 from pipelines.core.stagelog import log, stage
-from pipelines.learn.dataset_rows import primary_spans, stance_pairs
+from pipelines.learn.dataset_rows import GoldDocument, primary_documents, stance_pairs
+from pipelines.models.annotate import LinkParams, PredictParams
 from pipelines.sources.corpora import MIRROR_ENV
 from pipelines.sources.corpora.fnc1 import anchor_predictions, find_anchors_dir, read_fnc_submission
 
@@ -52,8 +54,11 @@ PAIR_SETS = {
     "emergent": "test_emergent",
     "polnear": "test_polnear",
     "annotations": "test_annotations",
+    "passages": "test_passages",  # data/challenge, see CHALLENGE_SETS
 }
 SPAN_SETS = {"polnear": "test_polnear", "annotations": "test_annotations"}
+# evaluation-only files of the repository (data/challenge/README.md): set name -> file
+CHALLENGE_SETS = {"passages": "news_passages.jsonl"}
 TRAIN_SPLIT = "train"
 
 
@@ -250,11 +255,31 @@ def load_pair_splits(stance_dir: Path) -> dict[str, list[StancePair]]:
     return {split: stance_pairs(ds) for split, ds in load_from_disk(str(stance_dir)).items()}
 
 
-def load_span_splits(tagger_dir: Path) -> dict[str, list[tuple[str, str, list[Span]]]]:
-    """build_dataset's tagger DatasetDict as ``(id, text, gold spans)`` per split, primary annotator only."""
+def load_challenge_sets(folder: Path) -> dict[str, list[StancePair]]:
+    """The project's hand-written evaluation files, as stance pairs (missing files: skipped)."""
+    from pipelines.core.io import read_jsonl
+
+    out = {}
+    for name, file in CHALLENGE_SETS.items():
+        path = folder / file
+        if not path.is_file():
+            log.warning("challenge set %s: %s not found, skipped", name, path)
+            continue
+        out[f"test_{name}"] = [
+            StancePair(
+                id=r["id"], claim=r["claim"], context=r["context"], stance=r["stance"],
+                group=r["id"], origin=f"challenge:{file}", source=r.get("source"),
+            )
+            for r in read_jsonl(path)
+        ]  # fmt: skip
+    return out
+
+
+def load_span_splits(tagger_dir: Path) -> dict[str, list[GoldDocument]]:
+    """build_dataset's tagger DatasetDict as gold documents per split, primary annotator only."""
     from datasets import load_from_disk
 
-    return {split: primary_spans(ds) for split, ds in load_from_disk(str(tagger_dir)).items()}
+    return {split: primary_documents(ds) for split, ds in load_from_disk(str(tagger_dir)).items()}
 
 
 def evaluate_pairs(
@@ -331,63 +356,84 @@ def evaluate_pairs(
     return results
 
 
+def _annotate(
+    docs: Sequence[GoldDocument], tagger_dir: Path, stance_dir: Path, link: LinkParams, desc: str
+) -> list[tuple[list[Span], list[Relation]]]:
+    """What ``claimtrace predict`` finds in each document (same code, same params)."""
+    from pipelines.models.annotate import annotate_texts
+    from pipelines.models.inference import load_stance, load_tagger
+
+    tagger, stance = load_tagger(tagger_dir), load_stance(stance_dir)
+    out: list[tuple[list[Span], list[Relation]]] = []
+    for i in tqdm(range(0, len(docs), 8), desc=desc, unit="batch"):
+        out += annotate_texts(tagger, stance, [d.text for d in docs[i : i + 8]], link)
+    return out
+
+
 def evaluate_spans(
-    params: EvaluateParams, splits: dict[str, list[tuple[str, str, list[Span]]]], tagger_dir: Path
+    params: EvaluateParams,
+    splits: dict[str, list[GoldDocument]],
+    tagger_dir: Path,
+    stance_dir: Path,
+    link: LinkParams,
 ) -> dict[str, Any]:
-    """Tagger and rule-based annotator span P/R/F1 on every non-empty span test split."""
+    """Spans and end-to-end relations of the models (as ``predict`` finds them) and of the
+    rule-based annotator, on every non-empty span test split."""
     from pipelines.core.document import Article
-    from pipelines.models.inference import load_tagger, tag_text
     from pipelines.models.rules import annotate
 
-    tagger = load_tagger(tagger_dir)
     results: dict[str, Any] = {}
     for name, split in SPAN_SETS.items():
         docs = splits.get(split) or []
         if not docs:
             log.warning("span test set %s (split %s) is empty or missing: skipped", name, split)
             continue
-        keep = sample_indices(len(docs), params.max_documents, params.sample_seed)
-        subset = [docs[i] for i in keep]
+        subset = [
+            docs[i] for i in sample_indices(len(docs), params.max_documents, params.sample_seed)
+        ]
         labels = [
-            label
-            for label in LABELS
-            if any(s.label == label for _, _, spans in subset for s in spans)
+            label for label in LABELS if any(s.label == label for d in subset for s in d.spans)
         ]
         t0 = time.perf_counter()
-        tagged = [
-            tag_text(tagger, text, params.batch_size)
-            for _, text, _ in tqdm(subset, desc=f"{name} tagger", unit="doc")
-        ]
+        predicted = _annotate(subset, tagger_dir, stance_dir, link, f"{name} models")
         t1 = time.perf_counter()
-        ruled = [
-            annotate(Article.from_text(text)).spans
-            for _, text, _ in tqdm(subset, desc=f"{name} rules", unit="doc")
-        ]
-        log.info(
-            "%s: tagger %.1fs, rules %.1fs on %d documents",
-            name,
-            t1 - t0,
-            time.perf_counter() - t1,
-            len(subset),
-        )
+        rules = [annotate(Article.from_text(d.text)) for d in tqdm(subset, desc=f"{name} rules")]
+        log.info("%s: models %.1fs, rules %.1fs on %d documents", name, t1 - t0,
+                 time.perf_counter() - t1, len(subset))  # fmt: skip
         systems = {
-            system: scoring.span_scores(
-                ((text, gold, p) for (_, text, gold), p in zip(subset, pred, strict=True)), labels
-            )
-            for system, pred in (("tagger", tagged), ("rules", ruled))
+            "model": [(sp, rel) for sp, rel in predicted],
+            "rules": [(list(a.spans), list(a.relations)) for a in rules],
         }
         results[name] = {
             "n": len(subset),
             "n_total": len(docs),
             "limited": len(subset) < len(docs),
-            "labels": labels,
             "gold_spans": {
-                label: sum(s.label == label for _, _, spans in subset for s in spans)
-                for label in labels
+                label: sum(s.label == label for d in subset for s in d.spans) for label in labels
             },
-            "systems": {system: _drop_counts(s) for system, s in systems.items()},
+            "gold_relations": sum(len(d.relations) for d in subset),
+            "systems": {
+                system: _system_scores(subset, pred, labels) for system, pred in systems.items()
+            },
         }
     return results
+
+
+def _system_scores(
+    docs: Sequence[GoldDocument],
+    predicted: Sequence[tuple[list[Span], list[Relation]]],
+    labels: Sequence[str],
+) -> dict[str, Any]:
+    """Span P/R/F1 (exact, overlap) and end-to-end relation P/R/F1 of one system."""
+    pairs = list(zip(docs, predicted, strict=True))
+    spans = scoring.span_scores(((d.text, d.spans, sp) for d, (sp, _) in pairs), labels)
+    relations = scoring.relation_scores((d.spans, d.relations, sp, rel) for d, (sp, rel) in pairs)
+    return {
+        **_drop_counts(spans),
+        "relations": {
+            mode: {k: v[k] for k in ("precision", "recall", "f1")} for mode, v in relations.items()
+        },
+    }
 
 
 def _drop_counts(s: dict[str, Any]) -> dict[str, Any]:
@@ -405,10 +451,41 @@ def _drop_counts(s: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def summary(stance: dict[str, Any], spans: dict[str, Any]) -> dict[str, Any]:
+    """The headline numbers of the models, one flat group per test set: the DVC metrics file
+    (``dvc metrics show`` stays a few columns wide; every system's full scores are in
+    ``stance.json`` / ``spans.json``)."""
+    out: dict[str, Any] = {}
+    for name, entry in stance.items():
+        m = entry.get("systems", {}).get("model") if isinstance(entry, dict) else None
+        if m:
+            keys = ("fnc_score", "macro_f1", "related_macro_f1")
+            out[f"stance_{name}"] = {k: round(m[k], 4) for k in keys if k in m}
+            out[f"stance_{name}"]["denies_f1"] = round(m["f1"].get("denies", 0.0), 4)
+    for name, entry in spans.items():
+        m = entry["systems"]["model"]
+        out[f"spans_{name}"] = {
+            **{f"{label.lower()}_exact_f1": round(m["exact"][label]["f1"], 4)
+               for label in entry["gold_spans"]},
+            "denial_overlap_f1": round(m["overlap"].get("Denial", {}).get("f1", 0.0), 4),
+            "relation_overlap_f1": round(m["relations"]["overlap"]["f1"], 4),
+        }  # fmt: skip
+    return out
+
+
+def linking(params: Path, batch_size: int) -> LinkParams:
+    """How ``predict`` links spans (its params section), so these scores describe predict."""
+    p = load_section(PredictParams, "predict", params)
+    return LinkParams(p.sentence_gap, p.max_claims, batch_size)
+
+
 def command(
     datasets: Annotated[Path, typer.Argument(help="build_dataset's output (stance/, tagger/)")],
     models: Annotated[Path, typer.Argument(help="trained models (stance/, tagger/)")],
     out: Annotated[Path, typer.Argument(help="metrics folder to write")],
+    challenge: Annotated[
+        Path, typer.Option(help="the project's evaluation-only files (data/challenge)")
+    ] = Path("data/challenge"),
     params: Annotated[Path, typer.Option(help="params file (section 'evaluate')")] = Path(
         "params.yaml"
     ),
@@ -422,12 +499,15 @@ def command(
         plots_dir = out / "plots"
         if plots_dir.exists():
             shutil.rmtree(plots_dir)  # no stale plots of a system or set no longer evaluated
-        stance = evaluate_pairs(
-            p, load_pair_splits(datasets / "stance"), models / "stance", plots_dir
-        )
-        spans = evaluate_spans(p, load_span_splits(datasets / "tagger"), models / "tagger")
+        pair_splits = load_pair_splits(datasets / "stance") | load_challenge_sets(challenge)
+        stance = evaluate_pairs(p, pair_splits, models / "stance", plots_dir)
+        spans = evaluate_spans(
+            p, load_span_splits(datasets / "tagger"), models / "tagger", models / "stance",
+            linking(params, p.batch_size),
+        )  # fmt: skip
         write_json(out / "stance.json", stance, indent=2)
         write_json(out / "spans.json", spans, indent=2)
+        write_json(out / "summary.json", summary(stance, spans), indent=2)
         write_text(out / "results.md", render(stance, spans))
         for name, entry in stance.items():
             if name != "train":

@@ -22,6 +22,7 @@ SET_TITLES = {
     "emergent": "Emergent test (de-duplicated)",
     "polnear": "PolNeAR test",
     "annotations": "claimtrace gold annotations (test split)",
+    "passages": "Hand-written news passages (data/challenge, evaluation only)",
 }
 SYSTEM_NAMES = {
     "model": "**claimtrace stance model**",
@@ -33,6 +34,10 @@ SYSTEM_NAMES = {
     "talos": "Talos (FNC-1 2nd)",
     "uclmr": "UCL Machine Reading (FNC-1 3rd)",
 }
+
+
+# spans and relations come from the whole of ``predict``, not the stance model alone
+SPAN_SYSTEM_NAMES = {**SYSTEM_NAMES, "model": "**claimtrace predict** (tagger + linking + stance)"}
 
 
 def _f(x: float | None, percent: bool = False) -> str:
@@ -82,25 +87,39 @@ def stance_tables(stance: dict[str, Any]) -> list[str]:
 def span_tables(spans: dict[str, Any]) -> list[str]:
     out: list[str] = []
     for name, entry in spans.items():
-        labels = entry["labels"]
-        head = [
-            "system",
-            "match",
-            "micro-F1",
-            "macro-F1",
-            *(f"F1 {label} (P/R)" for label in labels),
-        ]
+        labels = list(entry["gold_spans"])
+        head = ["system", "match", "micro-F1", "macro-F1", *(f"F1 {x} (P/R)" for x in labels)]
         out += [f"#### {SET_TITLES.get(name, name)}", "", _count_line(entry, "documents"), ""]
         out += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for system, modes in entry["systems"].items():
-            for mode, m in modes.items():
-                row = [SYSTEM_NAMES.get(system, system), mode, _f(m["micro_f1"]), _f(m["macro_f1"])]
-                row += [
-                    f"{_f(m[x]['f1'])} ({_f(m[x]['precision'])}/{_f(m[x]['recall'])})"
-                    for x in labels
-                ]
+            for mode in ("exact", "overlap"):
+                m = modes[mode]
+                row = [SPAN_SYSTEM_NAMES.get(system, system), mode]
+                row += [_f(m["micro_f1"]), _f(m["macro_f1"])]
+                row += [_prf(m[x]) for x in labels]
                 out.append("| " + " | ".join(row) + " |")
-        out.append("")
+        out += ["", *relation_table(entry), ""]
+    return out
+
+
+def _prf(m: dict[str, float]) -> str:
+    return f"{_f(m['f1'])} ({_f(m['precision'])}/{_f(m['recall'])})"
+
+
+def relation_table(entry: dict[str, Any]) -> list[str]:
+    """End-to-end Source->Claim relations (spans found and linked, as ``predict`` outputs them)."""
+    modes = ("exact", "overlap", "exact_stance", "overlap_stance")
+    titles = ("exact", "overlap", "exact + stance", "overlap + stance")
+    out = [
+        f"Relations ({entry.get('gold_relations', 0):,} gold Source->Claim links), F1 (P/R):",
+        "",
+        "| system | " + " | ".join(titles) + " |",
+        "|" + "---|" * (len(modes) + 1),
+    ]
+    for system, m in entry["systems"].items():
+        if "relations" in m:
+            cells = [_prf(m["relations"][mode]) for mode in modes]
+            out.append(f"| {SPAN_SYSTEM_NAMES.get(system, system)} | " + " | ".join(cells) + " |")
     return out
 
 
@@ -120,7 +139,12 @@ def render(stance: dict[str, Any], spans: dict[str, Any]) -> str:
     lines += stance_tables(stance)
     lines += ["### Spans (Claim / Source / Denial)", ""]
     lines += [
-        "exact: same label and offsets; overlap: per-token credit for partially matching spans.",
+        "What `claimtrace predict` outputs (span tagger, linking, stance model; Denial spans from"
+        " the cues of the relations that deny or withhold support) beside the rule-based"
+        " annotator. exact: same label and offsets; overlap: per-token credit for partially"
+        " matching spans. Relations: a predicted Source->Claim link is right when both its spans"
+        " match a gold link's (exact offsets, or sharing a character); + stance: and the stance"
+        " agrees.",
         "",
     ]
     lines += span_tables(spans)

@@ -14,8 +14,8 @@ import math
 import random
 import shutil
 import time
-from collections import Counter, defaultdict
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -53,8 +53,7 @@ class TrainParams:
     warmup_ratio: float
     weight_decay: float
     seed: int
-    class_weighting: bool
-    train_size: int
+    class_weighting: float  # loss weight (1 / label frequency) ** this: 0 = none, 1 = inverse
     eval_size: int
     eval_per_epoch: bool
     logging_steps: int
@@ -65,18 +64,23 @@ class TrainParams:
             raise ValueError(f"max_length must be in [16, 512], got {self.max_length}")
         if self.epochs <= 0 or self.batch_size < 1 or self.learning_rate <= 0:
             raise ValueError("epochs, batch_size and learning_rate must be positive")
-        if self.train_size < 0 or self.eval_size < 0:
-            raise ValueError("train_size/eval_size must be >= 0 (0 = all)")
+        if self.eval_size < 0:
+            raise ValueError("eval_size must be >= 0 (0 = all)")
+        if not 0 <= self.class_weighting <= 1:
+            raise ValueError(f"class_weighting must be in [0, 1], got {self.class_weighting}")
         if not 0 <= self.warmup_ratio < 1:
             raise ValueError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
 
 
 @dataclass(frozen=True)
 class TaggerParams(TrainParams):
+    train_size: int  # windows sampled from the training articles (0 = all)
     stride: int
 
     def validate(self) -> None:
         super().validate()
+        if self.train_size < 0:
+            raise ValueError("train_size must be >= 0 (0 = all)")
         if not 0 <= self.stride < self.max_length // 2:
             raise ValueError(f"stride must be in [0, max_length/2), got {self.stride}")
 
@@ -97,26 +101,6 @@ def resolve_base_model(name: str) -> str:
             )
         return str(path)
     return str(Path(name)) if Path(name).exists() else name
-
-
-def balanced_sample(labels: Sequence[int], size: int, seed: int) -> list[int]:
-    """Indices of at most ``size`` examples, as class-balanced as the data allows, deterministic.
-
-    Each class gets an equal share; shares a small class cannot fill go to the others.
-    """
-    if size <= 0 or size >= len(labels):
-        return list(range(len(labels)))
-    rng = random.Random(seed)
-    by_class: dict[int, list[int]] = defaultdict(list)
-    for i, y in enumerate(labels):
-        by_class[y].append(i)
-    quota: dict[int, int] = {}
-    left, classes = size, sorted(by_class, key=lambda c: len(by_class[c]))
-    for n, c in enumerate(classes):
-        quota[c] = min(len(by_class[c]), left // (len(classes) - n))
-        left -= quota[c]
-    chosen = [i for c in classes for i in rng.sample(by_class[c], quota[c])]
-    return sorted(chosen)
 
 
 def seeded_sample(n: int, size: int, seed: int) -> list[int]:
@@ -167,13 +151,18 @@ class TaskSpec:
     collator: Callable[[Any], Any]  # tokenizer -> data collator
     metrics: Callable[[Any], dict[str, float]]  # EvalPrediction (argmax predictions) -> metrics
     class_counts: Callable[[Any], Counter[int]]  # train Dataset -> label counts (for weighting)
+    # (trained model, tokenizer, DatasetDict, model folder being written) -> {"info": ...,
+    # "metrics": ...}: extra parts fitted after training, saved in the same atomic folder
+    finish: Callable[[Any, Any, Any, Path], dict[str, Any]] | None = None
 
 
-def class_weights(counts: Counter[int], n_labels: int) -> list[float]:
-    """Inverse-frequency weights per label id, capped at :data:`MAX_CLASS_WEIGHT` times the
-    smallest (rare token labels would swamp the loss); a label never seen gets 0."""
+def class_weights(counts: Counter[int], n_labels: int, power: float = 1.0) -> list[float]:
+    """Loss weights per label id: (inverse frequency) ** ``power``, capped at
+    :data:`MAX_CLASS_WEIGHT` times the smallest (rare token labels would swamp the loss); a
+    label never seen gets 0. ``power`` 0.5 (square root) keeps rare span starts heard without
+    making the tagger open spans everywhere."""
     total = sum(counts.values())
-    raw = [total / (n_labels * counts[i]) if counts[i] else 0.0 for i in range(n_labels)]
+    raw = [(total / (n_labels * counts[i])) ** power if counts[i] else 0.0 for i in range(n_labels)]
     floor = min((w for w in raw if w > 0), default=1.0)
     return [min(w, MAX_CLASS_WEIGHT * floor) for w in raw]
 
@@ -430,7 +419,7 @@ def fit(
     tokenizer, model = _base_model(spec, params)
     train, validation = spec.prepare(tokenizer, data)
     weights = (
-        class_weights(spec.class_counts(train), len(spec.labels))
+        class_weights(spec.class_counts(train), len(spec.labels), params.class_weighting)
         if params.class_weighting
         else None
     )
@@ -442,8 +431,15 @@ def fit(
     with atomic_dir(output_dir) as tmp:
         trainer.model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
-        write_json(tmp / MODEL_INFO, {**info, **extra_info}, indent=2, sort_keys=True)
+        extra = spec.finish(trainer.model, tokenizer, data, tmp) if spec.finish else {}
+        write_json(
+            tmp / MODEL_INFO,
+            {**info, **extra_info, **extra.get("info", {})},
+            indent=2,
+            sort_keys=True,
+        )
         metrics = _training_metrics(spec, params, splits, trainer, run, last is not None, t0)
+        metrics.update(extra.get("metrics", {}))
         write_json(tmp / "training_metrics.json", metrics, indent=2, sort_keys=True)
         _refuse_pickles(tmp)
     shutil.rmtree(ckpt)

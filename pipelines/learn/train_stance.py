@@ -1,77 +1,288 @@
-"""Fine-tune the stance classifier: (claim, marked context) -> asserts / denies / unconfirmed / unrelated.
+"""Fine-tune the stance classifier, then fit the relatedness stage and the decision biases.
 
-Reads the ``stance`` DatasetDict from build_dataset, trains ``AutoModelForSequenceClassification``
-(see :func:`pipelines.learn.train.fit` for checkpoints, determinism and DVCLive logging) and writes a
-safetensors model dir with its tokenizer (markers included) and ``training_metrics.json``.
+Three parts, saved together in one model folder (``models/stance``):
+
+1. **The transformer** (``AutoModelForSequenceClassification``, 4 labels): a (claim, marked
+   context) pair -> asserts / denies / unconfirmed / unrelated. It trains on a fixed number of
+   examples per group (``sample``: ``<kind>/<label>`` -> count, a smaller group is repeated),
+   where kind is ``relation`` (annotated Source->Claim pairs: PolNeAR and the project's own),
+   ``generated`` (counterfactual cue swaps), ``fnc1`` or ``emergent`` (related headline/body
+   pairs only: their unrelated pairs are the relatedness stage's job). A share of the relation
+   pairs (``variants``) is shown without the claim's markers, or without any markers, the way
+   ``classify`` sees a line whose claim is paraphrased or which has no source.
+2. **Relatedness** (:mod:`pipelines.models.relatedness`): a logistic regression on lexical
+   features, fitted on every FNC-1 and Emergent training pair; for headline/body pairs it
+   decides unrelated, and the transformer picks among the related labels.
+3. **Biases**: one additive log-probability bias per label and kind of input, chosen on the
+   validation split to maximise macro-F1 (rare labels get their threshold lowered there, not
+   by guessing class weights).
 """
 
 from __future__ import annotations
 
-import json
-from collections import Counter
+import random
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import typer
 
+from pipelines.core.io import write_json
+from pipelines.core.stagelog import log
+from pipelines.core.text import CLM_CLOSE, CLM_OPEN, MARKERS
+from pipelines.learn.dataset_rows import read_build_params
 from pipelines.learn.train import (
     TaskSpec,
     TrainParams,
-    balanced_sample,
     fit,
     load_saved,
     seeded_sample,
     stage_command,
 )
 from pipelines.models.encoding import STANCE_LABELS, encode_pairs
+from pipelines.models.relatedness import FILE as RELATEDNESS_FILE
+from pipelines.models.relatedness import DocumentFrequency, RelatednessModel, feature_matrix
+
+KINDS = ("relation", "generated", "fnc1", "emergent")
+HEADLINE_KINDS = ("fnc1", "emergent")
+UNRELATED = "unrelated"
 
 
-def _encode(batch: dict[str, list[Any]], tokenizer: Any, max_length: int) -> dict[str, list[Any]]:
-    enc = encode_pairs(tokenizer, batch["claim"], batch["context"], batch["source"], max_length)
+@dataclass(frozen=True)
+class StanceParams(TrainParams):
+    sample: dict[str, int]  # "<kind>/<label>" -> training examples
+    variants: dict[str, float]  # share of relation pairs shown "source_only" / "plain"
+    relatedness_c: float  # inverse regularisation of the relatedness logistic regression
+    calibration_size: int  # validation pairs per kind of input the biases are fitted on (0 = all)
+
+    def validate(self) -> None:
+        super().validate()
+        for key, n in self.sample.items():
+            kind, _, label = key.partition("/")
+            if kind not in KINDS or label not in STANCE_LABELS or not isinstance(n, int) or n < 0:
+                raise ValueError(
+                    f"train_stance.sample: {key}: {n!r}; keys are <kind>/<label> with kind in "
+                    f"{KINDS} and label in {STANCE_LABELS}, values counts >= 0"
+                )
+        if set(self.variants) - {"source_only", "plain"} or sum(self.variants.values()) > 1:
+            raise ValueError("train_stance.variants: source_only and plain shares, sum <= 1")
+
+
+def kind_of(row: dict[str, Any]) -> str:
+    if row.get("generated"):
+        return "generated"
+    for kind in HEADLINE_KINDS:
+        if row["subset"].startswith(kind):
+            return kind
+    return "relation"
+
+
+def sample_rows(rows: Sequence[dict[str, Any]], sample: dict[str, int], seed: int) -> list[int]:
+    """Row indices: ``sample[kind/label]`` of each group, drawn without replacement and
+    repeated whole when the group is smaller (rare gold denials count several times)."""
+    rng = random.Random(seed)
+    groups: dict[str, list[int]] = defaultdict(list)
+    for i, row in enumerate(rows):
+        groups[f"{kind_of(row)}/{STANCE_LABELS[row['stance']]}"].append(i)
+    chosen: list[int] = []
+    for key in sorted(groups):
+        members, want = groups[key], sample.get(key, 0)
+        repeats, rest = divmod(want, len(members))
+        chosen += members * repeats + rng.sample(members, rest)
+    return sorted(chosen)
+
+
+def strip_markers(context: str, markers: Sequence[str]) -> str:
+    for marker in markers:
+        context = context.replace(f"{marker} ", "").replace(f" {marker}", "")
+    return context
+
+
+def variant(row: dict[str, Any], variants: dict[str, float], draw: float) -> dict[str, Any]:
+    """A relation pair as ``classify`` may see it: claim unmarked (it was paraphrased), or no
+    markers and no source at all; ``draw`` in [0, 1) picks (seeded by the caller)."""
+    if kind_of(row) not in ("relation", "generated") or row["source"] is None:
+        return row
+    source_only = variants.get("source_only", 0.0)
+    if draw < source_only:
+        return {**row, "context": strip_markers(row["context"], (CLM_OPEN, CLM_CLOSE))}
+    if draw < source_only + variants.get("plain", 0.0) and row["stance"] != 3:
+        return {**row, "context": strip_markers(row["context"], MARKERS), "source": None}
+    return row
+
+
+def _encode(
+    batch: dict[str, list[Any]], tokenizer: Any, max_length: int, context_chars: int
+) -> dict[str, list[Any]]:
+    enc = encode_pairs(
+        tokenizer, batch["claim"], batch["context"], batch["source"], max_length, context_chars
+    )
     enc["labels"] = batch["stance"]
     enc["length"] = [len(ids) for ids in enc["input_ids"]]
     return dict(enc)
 
 
-def prepare(tokenizer: Any, data: Any, p: TrainParams) -> tuple[Any, Any]:
-    """Class-balanced ``train_size`` sample of train, ``eval_size`` sample of validation, tokenised."""
-    train = data["train"].select(balanced_sample(data["train"]["stance"], p.train_size, p.seed))
+def training_rows(train: Any, p: StanceParams) -> list[dict[str, Any]]:
+    """The sampled training pairs, each possibly shown as a :func:`variant` (seeded)."""
+    rows = train.to_list()
+    rng = random.Random(p.seed)
+    return [variant(rows[i], p.variants, rng.random()) for i in sample_rows(rows, p.sample, p.seed)]
+
+
+def prepare(tokenizer: Any, data: Any, p: StanceParams, context_chars: int) -> tuple[Any, Any]:
+    """The sampled, tokenised training pairs and an ``eval_size`` sample of validation."""
+    from datasets import Dataset
+
+    train = Dataset.from_list(training_rows(data["train"], p), features=data["train"].features)
     validation = data["validation"].select(
         seeded_sample(len(data["validation"]), p.eval_size, p.seed)
     )
-    fn = partial(_encode, tokenizer=tokenizer, max_length=p.max_length)
+    fn = partial(_encode, tokenizer=tokenizer, max_length=p.max_length, context_chars=context_chars)
     return tuple(  # type: ignore[return-value]
-        ds.map(
-            fn,
-            batched=True,
-            remove_columns=ds.column_names,
-            keep_in_memory=True,
-            desc="tokenise pairs",
-        )
+        ds.map(fn, batched=True, remove_columns=ds.column_names, keep_in_memory=True,
+               desc="tokenise pairs")
         for ds in (train, validation)
-    )
+    )  # fmt: skip
 
 
 def metrics(pred: Any) -> dict[str, float]:
     from sklearn.metrics import accuracy_score, f1_score
 
     y, p = pred.label_ids, pred.predictions
+    labels = list(range(len(STANCE_LABELS)))
     return {
         "accuracy": float(accuracy_score(y, p)),
-        "macro_f1": float(
-            f1_score(
-                y,
-                p,
-                average="macro",
-                labels=list(range(len(STANCE_LABELS))),
-                zero_division=0,
-            )
-        ),
+        "macro_f1": float(f1_score(y, p, average="macro", labels=labels, zero_division=0)),
     }
 
 
-def spec(p: TrainParams) -> TaskSpec:
+# --- relatedness and biases, fitted after the transformer ----------------------------------------
+
+
+def fit_relatedness(rows: Sequence[dict[str, Any]], c: float) -> RelatednessModel | None:
+    """The relatedness stage, fitted on the headline/body pairs of ``rows`` (all of them: it is
+    cheap); document frequencies come from their distinct contexts. None when the training
+    data has no related and unrelated headline/body pairs to learn it from (the model then
+    reads every pair as a Source->Claim relation)."""
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    pairs = [r for r in rows if kind_of(r) in HEADLINE_KINDS]
+    if len({r["stance"] == STANCE_LABELS.index(UNRELATED) for r in pairs}) < 2:
+        log.warning("no related and unrelated headline/body pairs: no relatedness stage")
+        return None
+    df = DocumentFrequency.fit(sorted({r["context"] for r in pairs}))
+    x = np.array(feature_matrix([r["claim"] for r in pairs], [r["context"] for r in pairs], df))
+    y = np.array([r["stance"] != STANCE_LABELS.index(UNRELATED) for r in pairs])
+    mean, scale = x.mean(axis=0), x.std(axis=0)
+    scale[scale == 0] = 1.0
+    lr = LogisticRegression(C=c, max_iter=5000).fit((x - mean) / scale, y)
+    return RelatednessModel(
+        df, mean.tolist(), scale.tolist(), lr.coef_[0].tolist(), float(lr.intercept_[0])
+    )
+
+
+def tune_biases(
+    log_probs: Sequence[Sequence[float]],
+    gold: Sequence[int],
+    labels: Sequence[int],
+    rounds: int = 3,
+) -> list[float]:
+    """Additive log-probability biases (one per label, 0 for the first) that maximise macro-F1
+    over ``labels`` on these examples: coordinate ascent over a grid, a few rounds."""
+    import numpy as np
+    from sklearn.metrics import f1_score
+
+    lp, y = np.asarray(log_probs, dtype=float), np.asarray(gold)
+    bias = np.zeros(lp.shape[1])
+    mask = np.full(lp.shape[1], -np.inf)
+    mask[list(labels)] = 0.0
+
+    def score(b: Any) -> float:
+        pred = (lp + b + mask).argmax(axis=1)
+        return float(f1_score(y, pred, labels=list(labels), average="macro", zero_division=0))
+
+    best = score(bias)
+    grid = np.linspace(-3, 3, 25)
+    for _ in range(rounds):
+        for k in labels[1:]:
+            for value in grid:
+                trial = bias.copy()
+                trial[k] = value
+                if (s := score(trial)) > best + 1e-9:
+                    best, bias = s, trial
+    return [round(float(b), 4) for b in bias]
+
+
+def _validation_log_probs(
+    model: Any, tokenizer: Any, rows: Sequence[dict[str, Any]], max_length: int, context_chars: int
+) -> list[list[float]]:
+    from pipelines.models.inference import pair_log_probs
+
+    return pair_log_probs(
+        model,
+        tokenizer,
+        [r["claim"] for r in rows],
+        [r["context"] for r in rows],
+        [r["source"] for r in rows],
+        max_length,
+        context_chars,
+    )
+
+
+def calibrate(
+    model: Any, tokenizer: Any, data: Any, folder: Path, p: StanceParams, context_chars: int
+) -> dict[str, Any]:
+    """Fit the relatedness stage (saved in ``folder``) and the biases on validation; return
+    what goes into ``claimtrace.json`` (``info``) and ``training_metrics.json`` (``metrics``)."""
+    from sklearn.metrics import accuracy_score, f1_score
+
+    relatedness = fit_relatedness(data["train"].to_list(), p.relatedness_c)
+    if relatedness is not None:
+        write_json(folder / RELATEDNESS_FILE, relatedness.to_json())
+    val = data["validation"].to_list()
+    unrelated = STANCE_LABELS.index(UNRELATED)
+    groups = {
+        "relation": ([r for r in val if kind_of(r) in ("relation", "generated")], [0, 1, 2, 3]),
+        "headline": (
+            [r for r in val if kind_of(r) in HEADLINE_KINDS and r["stance"] != unrelated],
+            [0, 1, 2],
+        ),
+    }
+    biases, out = {}, {}
+    for name, (rows, labels) in groups.items():
+        rows = [rows[i] for i in seeded_sample(len(rows), p.calibration_size, p.seed)]
+        if not rows:
+            continue
+        lp = _validation_log_probs(model, tokenizer, rows, p.max_length, context_chars)
+        gold = [r["stance"] for r in rows]
+        biases[name] = tune_biases(lp, gold, labels)
+
+        def f1(
+            bias: Sequence[float], lp: Any = lp, gold: Any = gold, labels: Any = labels
+        ) -> float:
+            pred = [max(labels, key=lambda k: row[k] + bias[k]) for row in lp]
+            return float(f1_score(gold, pred, labels=labels, average="macro", zero_division=0))
+
+        out[f"validation_{name}_macro_f1"] = round(f1([0.0] * 4), 4)
+        out[f"validation_{name}_macro_f1_biased"] = round(f1(biases[name]), 4)
+        out[f"validation_{name}_pairs"] = len(rows)
+    headline = [r for r in val if kind_of(r) in HEADLINE_KINDS]
+    if headline and relatedness is not None:
+        prob = relatedness.probabilities(
+            [r["claim"] for r in headline], [r["context"] for r in headline]
+        )
+        gold_related = [r["stance"] != unrelated for r in headline]
+        out["validation_relatedness_accuracy"] = round(
+            float(accuracy_score(gold_related, [q >= relatedness.threshold for q in prob])), 4
+        )
+    return {"info": {"biases": biases}, "metrics": out}
+
+
+def spec(p: StanceParams, context_chars: int) -> TaskSpec:
     from transformers import DataCollatorWithPadding
 
     return TaskSpec(
@@ -79,27 +290,28 @@ def spec(p: TrainParams) -> TaskSpec:
         labels=STANCE_LABELS,
         markers=True,
         model_class="AutoModelForSequenceClassification",
-        prepare=partial(prepare, p=p),
+        prepare=partial(prepare, p=p, context_chars=context_chars),
         collator=lambda tok: DataCollatorWithPadding(tok),
         metrics=metrics,
         class_counts=lambda ds: Counter(ds["labels"]),
+        finish=partial(calibrate, p=p, context_chars=context_chars),
     )
 
 
-def train(dataset_dir: Path, output_dir: Path, live_dir: Path, p: TrainParams) -> dict[str, Any]:
-    build = dataset_dir / "build_params.json"  # the context size predict must reproduce
-    info = (
-        {"context_chars": json.loads(build.read_text())["context_chars"]} if build.is_file() else {}
+def train(dataset_dir: Path, output_dir: Path, live_dir: Path, p: StanceParams) -> dict[str, Any]:
+    data = load_saved(dataset_dir)
+    context_chars = int(read_build_params(dataset_dir)["context_chars"])
+    return fit(
+        spec(p, context_chars), p, data, output_dir, live_dir, {"context_chars": context_chars}
     )
-    return fit(spec(p), p, load_saved(dataset_dir), output_dir, live_dir, info)
 
 
 command = stage_command(
     "stance",
-    TrainParams,
+    StanceParams,
     train,
-    "eval_macro_f1",
-    "Fine-tune the stance classifier on the stance dataset and save it as safetensors.",
+    "validation_relation_macro_f1_biased",
+    "Fine-tune the stance classifier, fit its relatedness stage and biases; save them together.",
 )
 
 

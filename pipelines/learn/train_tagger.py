@@ -1,9 +1,11 @@
-"""Fine-tune the span tagger: BIO token labels for Source, Claim and Denial over article windows.
+"""Fine-tune the span tagger: BIO word labels for Source, Claim and Denial over article windows.
 
 Reads the ``tagger`` DatasetDict from build_dataset, cuts each article into overlapping windows of
 ``max_length`` tokens (``stride`` tokens overlap, as at inference in
-:func:`pipelines.models.inference.tag_text`), labels tokens from the char spans via ``offset_mapping``
-and trains ``AutoModelForTokenClassification`` (see :func:`pipelines.learn.train.fit`).
+:func:`pipelines.models.inference.tag_texts`), labels each word on its first sub-token from the
+char spans (the other sub-tokens are ignored, as at inference, where a word takes its first
+sub-token's label) and trains ``AutoModelForTokenClassification`` (see
+:func:`pipelines.learn.train.fit`).
 """
 
 from __future__ import annotations
@@ -23,33 +25,28 @@ from pipelines.learn.train import (
     seeded_sample,
     stage_command,
 )
-from pipelines.models.encoding import IGNORE_INDEX, TAG_LABELS, bio_labels, tokenize_windows
+from pipelines.models.encoding import IGNORE_INDEX, TAG_LABELS, window_label_ids, word_windows
 
 
 def _windows(
     batch: dict[str, list[Any]], tokenizer: Any, max_length: int, stride: int
 ) -> dict[str, list[Any]]:
-    enc = tokenize_windows(tokenizer, batch["text"], max_length, stride)
-    labels = []
-    for w, row in enumerate(enc["overflow_to_sample_mapping"]):
-        spans = list(
-            zip(
-                batch["span_starts"][row],
-                batch["span_ends"][row],
-                batch["span_labels"][row],
-                strict=True,
-            )
-        )
-        labels.append(bio_labels(enc["offset_mapping"][w], spans))
-    keys = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in enc]
-    out = {k: enc[k] for k in keys}
-    out["labels"] = labels
-    out["length"] = [len(ids) for ids in enc["input_ids"]]
+    out: dict[str, list[Any]] = {"input_ids": [], "attention_mask": [], "labels": [], "length": []}
+    for text, starts, ends, kinds in zip(
+        batch["text"], batch["span_starts"], batch["span_ends"], batch["span_labels"], strict=True
+    ):
+        spans = list(zip(starts, ends, kinds, strict=True))
+        for window in word_windows(tokenizer, text, max_length, stride):
+            out["input_ids"].append(window.input_ids)
+            out["attention_mask"].append([1] * len(window.input_ids))
+            out["labels"].append(window_label_ids(window, spans))
+            out["length"].append(len(window.input_ids))
     return out
 
 
 def prepare(tokenizer: Any, data: Any, p: TaggerParams) -> tuple[Any, Any]:
-    """Windows of the primary-annotator articles; ``train_size``/``eval_size`` seeded window samples."""
+    """Windows of the primary-annotator articles; ``train_size``/``eval_size`` seeded window
+    samples (0: every window, so every training article is seen)."""
     fn = partial(_windows, tokenizer=tokenizer, max_length=p.max_length, stride=p.stride)
     out = []
     for split, size in (("train", p.train_size), ("validation", p.eval_size)):

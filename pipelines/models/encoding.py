@@ -12,6 +12,7 @@ Heavy libraries (transformers) are imported inside functions only.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from pipelines.core.document import PAIR_STANCES, Span
@@ -60,9 +61,14 @@ def encode_pairs(
     contexts: Sequence[str],
     sources: Sequence[str | None],
     max_length: int,
+    context_chars: int,
 ) -> Any:
-    """Tokenise (claim, context) pairs; the longer segment is truncated first."""
-    texts = [pair_texts(c, x, s) for c, x, s in zip(claims, contexts, sources, strict=True)]
+    """Tokenise (claim, context) pairs as :func:`pipelines.core.text.pair_texts` shapes them
+    (``context_chars``: the model's context size); the longer segment is truncated first."""
+    texts = [
+        pair_texts(c, x, s, context_chars)
+        for c, x, s in zip(claims, contexts, sources, strict=True)
+    ]
     return tokenizer(
         [a for a, _ in texts],
         [b for _, b in texts],
@@ -71,125 +77,171 @@ def encode_pairs(
     )
 
 
-# --- span tagging: BIO over tokens with char offsets -------------------------------------------
+# --- span tagging: BIO over words, labels on each word's first sub-token ------------------------
 
 
-def bio_labels(
-    offsets: Sequence[tuple[int, int]], spans: Sequence[tuple[int, int, str]]
-) -> list[int]:
-    """Token label ids (:data:`TAG_LABELS`) for tokens with char ``offsets``; special tokens get -100.
+@dataclass(frozen=True)
+class Window:
+    """One tagger window: token ids, and its words as (first token index, start, end) in the
+    text's code points (the tokenizer's pre-tokenisation: punctuation marks are words)."""
 
-    A token belongs to a span when their character ranges overlap (so a partly covered token,
-    e.g. "Obama" of "Obama's", is inside). Where spans overlap, the shortest wins (an inner
-    Source inside a long Claim keeps its tokens); a span that resumes after an inner one
-    starts again with ``B-``, so the sequence is valid IOB2.
-    """
-    _, label2id = label_maps(TAG_LABELS)
-    real = [(s, e) for s, e in offsets if s != e]
-    lo, hi = (min(s for s, _ in real), max(e for _, e in real)) if real else (0, 0)
-    near = [
-        i for i, (s, e, _) in enumerate(spans) if s < hi and e > lo
-    ]  # spans touching this window
-    order = sorted(near, key=lambda i: (spans[i][1] - spans[i][0], spans[i][0]))
-    owner: list[int | None] = []
-    for start, end in offsets:
-        if start == end:
-            owner.append(None)
-            continue
-        owner.append(next((i for i in order if start < spans[i][1] and end > spans[i][0]), None))
-    labels, prev = [], None
-    for (start, end), own in zip(offsets, owner, strict=True):
-        if start == end:
-            labels.append(IGNORE_INDEX)
-            continue
-        if own is None:
-            labels.append(label2id["O"])
-        else:
-            prefix = "I" if prev == own else "B"
-            labels.append(label2id[f"{prefix}-{spans[own][2]}"])
-        prev = own
-    return labels
+    input_ids: list[int]
+    words: list[tuple[int, int, int]]
 
 
-def _snap_to_words(text: str, start: int, end: int) -> tuple[int, int]:
-    """Widen a span that starts or ends inside a word to the whole word."""
-    while start > 0 and text[start - 1].isalnum() and text[start].isalnum():
-        start -= 1
-    while end < len(text) and text[end - 1].isalnum() and text[end].isalnum():
-        end += 1
-    return start, end
-
-
-def decode_bio(
-    text: str, tokens: Sequence[tuple[int, int, str, float]], id_prefix: str = "p"
-) -> list[Span]:
-    """Spans from tokens ``(start, end, label, prob)`` sorted by start.
-
-    ``I-X`` after ``O`` or another type starts a new span (lenient, like conlleval); a span's
-    score is the mean probability of its tokens' labels; offsets are snapped to whole words.
-    """
-    spans: list[Span] = []
-    cur: list[Any] | None = None  # [type, start, end, probs]
-
-    def close() -> None:
-        if cur is not None:
-            start, end = _snap_to_words(text, cur[1], cur[2])
-            if spans and spans[-1].label == cur[0] and spans[-1].end > start:
-                start = spans[-1].end  # two spans of one type never overlap after snapping
-            if start < end and text[start:end].strip():
-                spans.append(
-                    Span(
-                        id=f"{id_prefix}{len(spans) + 1}",
-                        label=cur[0],
-                        start=start,
-                        end=end,
-                        text=text[start:end],
-                        score=round(sum(cur[3]) / len(cur[3]), 6),
-                    )
-                )
-
-    for start, end, label, prob in tokens:
-        if label == "O":
-            close()
-            cur = None
-            continue
-        prefix, kind = label.split("-", 1)
-        if cur is None or prefix == "B" or cur[0] != kind:
-            close()
-            cur = [kind, start, end, [prob]]
-        else:
-            cur[2] = end
-            cur[3].append(prob)
-    close()
-    return spans
-
-
-def merge_windows(
-    windows: Sequence[Sequence[tuple[int, int, Any]]],
-) -> list[tuple[int, int, Any]]:
-    """One prediction per token from overlapping windows: the window where it is most central wins.
-
-    ``windows`` hold ``(start, end, prediction)`` per content token (special tokens removed);
-    a token is identified by its char offsets, which are unique within one text.
-    """
-    best: dict[tuple[int, int], tuple[int, Any]] = {}
-    for window in windows:
-        n = len(window)
-        for i, (start, end, pred) in enumerate(window):
-            centrality = min(i, n - 1 - i)
-            key = (start, end)
-            if key not in best or centrality > best[key][0]:
-                best[key] = (centrality, pred)
-    return [(s, e, p) for (s, e), (_, p) in sorted(best.items())]
-
-
-def tokenize_windows(tokenizer: Any, texts: Sequence[str], max_length: int, stride: int) -> Any:
-    """Overlapping windows of ``max_length`` tokens over long texts, with offsets and the source text index."""
-    return tokenizer(
-        list(texts),
+def word_windows(tokenizer: Any, text: str, max_length: int, stride: int) -> list[Window]:
+    """Overlapping windows of ``max_length`` tokens (``stride`` shared) over ``text``."""
+    enc = tokenizer(
+        text,
         truncation=True,
         max_length=max_length,
         stride=stride,
         return_overflowing_tokens=True,
         return_offsets_mapping=True,
     )
+    windows = []
+    for w in range(len(enc["input_ids"])):
+        words: dict[int, list[int]] = {}
+        for t, (wid, (start, end)) in enumerate(
+            zip(enc.word_ids(w), enc["offset_mapping"][w], strict=True)
+        ):
+            if wid is None or start == end:
+                continue
+            if wid in words:
+                words[wid][2] = end
+            else:
+                words[wid] = [t, start, end]
+        windows.append(Window(list(enc["input_ids"][w]), [tuple(v) for v in words.values()]))  # type: ignore[misc]
+    return windows
+
+
+def word_labels(
+    words: Sequence[tuple[int, int]], spans: Sequence[tuple[int, int, str]]
+) -> list[str]:
+    """The BIO label of each word (char ranges) from char spans ``(start, end, label)``.
+
+    A word belongs to a span when their ranges overlap (so a partly covered word, e.g. "Obama"
+    of "Obama's", is inside). Where spans overlap, the shortest wins (an inner Source inside a
+    long Claim keeps its words); a span that resumes after an inner one starts again with
+    ``B-``, so the sequence is valid IOB2.
+    """
+    if not words:
+        return []
+    lo, hi = words[0][0], words[-1][1]
+    near = sorted((s for s in spans if s[0] < hi and s[1] > lo), key=lambda s: (s[1] - s[0], s[0]))
+    labels, prev = [], None
+    for start, end in words:
+        own = next((s for s in near if start < s[1] and end > s[0]), None)
+        labels.append("O" if own is None else f"{'I' if own is prev else 'B'}-{own[2]}")
+        prev = own
+    return labels
+
+
+def window_label_ids(window: Window, spans: Sequence[tuple[int, int, str]]) -> list[int]:
+    """Training labels of a window: each word's label on its first sub-token, -100 elsewhere."""
+    _, label2id = label_maps(TAG_LABELS)
+    ids = [IGNORE_INDEX] * len(window.input_ids)
+    labels = word_labels([(s, e) for _, s, e in window.words], spans)
+    for (t, _, _), label in zip(window.words, labels, strict=True):
+        ids[t] = label2id[label]
+    return ids
+
+
+def _transitions(labels: Sequence[str]) -> tuple[Any, Any]:
+    """Allowed BIO moves as additive log scores: ``I-X`` only after ``B-X`` or ``I-X``."""
+    import numpy as np
+
+    blocked = -1e9
+    move = np.array(
+        [
+            [blocked if b.startswith("I-") and a[2:] != b[2:] else 0.0 for b in labels]
+            for a in labels
+        ]
+    )
+    first = np.array([blocked if b.startswith("I-") else 0.0 for b in labels])
+    return move, first
+
+
+def viterbi(log_probs: Any, labels: Sequence[str] = TAG_LABELS) -> list[int]:
+    """The most probable valid BIO label sequence for per-word log-probabilities (n x labels):
+    an ``I-`` never opens a span, so spans come out whole instead of in pieces."""
+    import numpy as np
+
+    lp = np.asarray(log_probs, dtype=float)
+    if len(lp) == 0:
+        return []
+    move, first = _transitions(labels)
+    score = lp[0] + first
+    back = np.zeros(lp.shape, dtype=np.int64)
+    for i in range(1, len(lp)):
+        cand = score[:, None] + move
+        back[i] = cand.argmax(axis=0)
+        score = cand.max(axis=0) + lp[i]
+    path = [int(score.argmax())]
+    for i in range(len(lp) - 1, 0, -1):
+        path.append(int(back[i, path[-1]]))
+    return path[::-1]
+
+
+def decode_words(
+    text: str,
+    words: Sequence[tuple[int, int]],
+    labels: Sequence[str],
+    probs: Sequence[float],
+    id_prefix: str = "p",
+) -> list[Span]:
+    """Spans from word labels (valid IOB2) and each word's label probability (the span score is
+    their mean). A span never runs across a paragraph break (it is cut at the first blank line)
+    and never ends in white space; offsets are word boundaries, so never inside a word."""
+    runs: list[list[Any]] = []  # [type, start, end, probs]
+    for (start, end), label, prob in zip(words, labels, probs, strict=True):
+        if label.startswith("I-") and runs and runs[-1][0] == label[2:] and runs[-1][4]:
+            runs[-1][2], runs[-1][3] = end, runs[-1][3] + [prob]
+            continue
+        if runs:
+            runs[-1][4] = False
+        if label != "O":
+            runs.append([label[2:], start, end, [prob], True])
+    spans = []
+    for kind, start, end, ps, _ in runs:
+        para = text.find("\n\n", start, end)
+        end = para if para >= 0 else end
+        while end > start and text[end - 1].isspace():
+            end -= 1
+        if end > start:
+            spans.append(
+                Span(
+                    id=f"{id_prefix}{len(spans) + 1}",
+                    label=kind,
+                    start=start,
+                    end=end,
+                    text=text[start:end],
+                    score=round(sum(ps) / len(ps), 6),
+                )
+            )
+    return spans
+
+
+def merge_windows(
+    windows: Sequence[Sequence[tuple[int, int, Any]]],
+) -> list[tuple[int, int, Any]]:
+    """One prediction per word from overlapping windows: the window where it is most central
+    wins, so window edges with little context never decide.
+
+    ``windows`` hold ``(start, end, prediction)`` per word; a word is identified by its start
+    offset (a window edge may cut a word's last sub-tokens, which shortens its end only).
+    """
+    best: dict[int, tuple[int, int, Any]] = {}
+    for window in windows:
+        n = len(window)
+        for i, (start, end, pred) in enumerate(window):
+            centrality = min(i, n - 1 - i)
+            if start not in best or centrality > best[start][0]:
+                best[start] = (centrality, end, pred)
+    merged, last_end = [], -1
+    for start in sorted(best):
+        _, end, pred = best[start]
+        if start >= last_end:
+            merged.append((start, end, pred))
+            last_end = end
+    return merged

@@ -12,7 +12,8 @@ confirm", ...) — and reads:
   denial cue follows the verb ("said it could not confirm that ..."), the claim starts after it.
 * Denial: the lexicon cue, if any; it also gives the relation's stance.
 
-Every span and relation has score 0.5 (a fixed prior, not a probability). ``predict_stance``
+Spans and relations carry no score: a rule has no probability to give, and a constant would
+read as one in Label Studio (a model's regions carry theirs). ``predict_stance``
 is the matching (claim, context) pair baseline: token overlap for ``unrelated``, then the
 lexicon on the context sentences that share the most words with the claim.
 """
@@ -26,9 +27,8 @@ from pipelines.core.document import AnnotationSet, Article, Relation, Span
 from pipelines.core.lexicon import ASSERTS, DENIES, UNCONFIRMED, cue_stance, find_cues
 from pipelines.core.text import rough_sentences, sentences
 
-VERSION = "1"
+VERSION = "2"  # 2: no constant score on regions and relations
 MODEL_VERSION = f"rules-{VERSION}"
-SCORE = 0.5
 
 _REPORTING = re.compile(
     r"\b(?:according\s+to|(?:say|said|says|told|tells|tell|claim(?:s|ed)?|state[sd]|announce[sd]|report(?:s|ed)"
@@ -80,6 +80,7 @@ _TRAILING_COPULA = re.compile(
     re.IGNORECASE,
 )
 _CLOSING_CUES = frozenset({"not-true", "false"})
+_MAX_NOMINAL = 8
 _TELL = re.compile(r"told|tells?|warn(?:s|ed)?", re.IGNORECASE)
 _TOLD_WHOM = re.compile(r"\s*(?:[\w’'.-]+\s+){1,3}(?=that\b)")  # "told reporters that X"  # fmt: skip
 _STOP = frozenset(
@@ -167,8 +168,23 @@ def _source_before(text: str, start: int, end: int) -> tuple[int, int] | None:
     ):
         i += 1
     if i >= len(tokens):
-        return None
+        return _nominal_source(tokens)
     return tokens[i][0], tokens[-1][1]
+
+
+def _nominal_source(tokens: list[tuple[int, int, str]]) -> tuple[int, int] | None:
+    """A lower-case noun phrase that opens its clause with a determiner: "The mayor", "A
+    spokeswoman for the authority", "Researchers at the national water institute" (up to
+    :data:`_MAX_NOMINAL` words back from the verb, to the clause start)."""
+    i = len(tokens)
+    while i > 0 and len(tokens) - i < _MAX_NOMINAL and tokens[i - 1][2][0].isalnum():
+        i -= 1
+    words = [w.lower() for _, _, w in tokens[i:]]
+    if not words or words[-1] in _STOP or (i > 0 and tokens[i - 1][2] not in ",;:—–"):
+        return None  # mid-clause: "the plan that officials said ..." is not a source
+    if words[0] in _DETERMINERS or tokens[i][2][0].isupper():
+        return tokens[i][0], tokens[-1][1]
+    return None
 
 
 def _source_after(text: str, start: int, end: int) -> tuple[int, int] | None:
@@ -259,7 +275,7 @@ def annotate(article: Article) -> AnnotationSet:
         key = (label, *offsets)
         if key not in spans:
             s, e = offsets
-            spans[key] = Span(f"rules-{len(spans) + 1}", label, s, e, text[s:e], SCORE)
+            spans[key] = Span(f"rules-{len(spans) + 1}", label, s, e, text[s:e])
         return spans[key].id
 
     for start, end in sentences(text):
@@ -270,7 +286,7 @@ def annotate(article: Article) -> AnnotationSet:
         claim_id = add("Claim", att.claim)
         add("Denial", att.denial)
         if source_id and claim_id:
-            relations.append(Relation(source_id, claim_id, att.stance, att.cue, SCORE))
+            relations.append(Relation(source_id, claim_id, att.stance, att.cue))
     return AnnotationSet(
         annotator="rules",
         provenance="prediction",

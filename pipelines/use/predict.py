@@ -2,16 +2,17 @@
 
 Input lines ``{"id", "text"}``; output lines ``{"id", "text", "spans": [{"id", "label", "start",
 "end", "text", "score"}], "relations": [{"source", "claim", "stance", "score"}]}`` with Python
-code-point offsets (``text[start:end] == span text``). Articles are tagged whole (long ones in
-overlapping windows, :func:`pipelines.models.inference.tag_text`); each Source is paired with the Claims
-in its own or a nearby sentence, the pair is classified by the stance model with the same marked
-context as in training (:func:`pipelines.core.text.relation_context`), and pairs predicted
-``unrelated`` are dropped. Streaming, bad-line handling and ``--strict`` as in ``classify`` (:mod:`pipelines.core.io`).
+code-point offsets (``text[start:end] == span text``). The articles of a batch are tagged
+together (long ones in overlapping windows, :func:`pipelines.models.inference.tag_texts`); each
+Source is paired with its nearest Claims (:mod:`pipelines.models.linking`), each pair is
+classified by the stance model with the same marked context as in training
+(:func:`pipelines.core.text.relation_context`), a Claim keeps its most likely Source, and a
+relation that denies or withholds support gets a Denial span on its cue. Streaming, bad-line
+handling and ``--strict`` as in ``classify`` (:mod:`pipelines.core.io`).
 """
 
 from __future__ import annotations
 
-import bisect
 import json
 from dataclasses import asdict, dataclass, replace
 from functools import partial
@@ -22,28 +23,8 @@ import typer
 
 from pipelines.core.document import AnnotationSet, Article, Relation, Span
 from pipelines.core.io import LineHandler, require_id, require_text, run_stream, sha256_files
-from pipelines.core.params import ParamsError, load_section
-from pipelines.core.text import relation_context, sentence_starts
-
-
-@dataclass(frozen=True)
-class PredictParams:
-    tagger: str
-    model: str
-    batch_size: int
-    articles_per_batch: int
-    sentence_gap: int
-    context_chars: int
-
-    def validate(self) -> None:
-        if (
-            min(self.batch_size, self.articles_per_batch) < 1
-            or self.sentence_gap < 0
-            or self.context_chars < 100
-        ):
-            raise ParamsError(
-                "predict: batch_size and articles_per_batch must be >= 1, sentence_gap >= 0, context_chars >= 100"
-            )
+from pipelines.core.params import load_section
+from pipelines.models.annotate import LinkParams, PredictParams, annotate_texts
 
 
 @dataclass(frozen=True)
@@ -52,83 +33,29 @@ class ArticleInput:
     text: str
 
 
-@dataclass(frozen=True)
-class Candidate:
-    """A (Source, Claim) pair to classify, in the form ``classify_pairs`` takes."""
-
-    source_id: str
-    claim_id: str
-    claim: str
-    context: str
-    source: str
-
-
 def parse_article(record: dict[str, Any]) -> ArticleInput:
     """Check one predict input line (pure): an id and a non-empty text."""
     require_id(record)
     return ArticleInput(record, require_text(record, "text"))
 
 
-def sentence_range(starts: list[int], span: Span) -> tuple[int, int]:
-    """Indices of the first and last sentence a span touches."""
-    return (
-        max(0, bisect.bisect_right(starts, span.start) - 1),
-        max(0, bisect.bisect_right(starts, span.end - 1) - 1),
-    )
-
-
-def candidate_pairs(
-    text: str, spans: list[Span], sentence_gap: int, context_chars: int
-) -> list[Candidate]:
-    """Every (Source, Claim) at most ``sentence_gap`` sentences apart, with its marked context."""
-    starts = sentence_starts(text)
-    where = {s.id: sentence_range(starts, s) for s in spans}
-    sources = [s for s in spans if s.label == "Source" and s.text.strip()]
-    claims = [s for s in spans if s.label == "Claim" and s.text.strip()]
-    out = []
-    for src in sources:
-        for clm in claims:
-            (a0, a1), (b0, b1) = where[src.id], where[clm.id]
-            if max(0, max(a0, b0) - min(a1, b1)) > sentence_gap:
-                continue
-            context = relation_context(
-                text, (src.start, src.end), (clm.start, clm.end), context_chars
-            )
-            out.append(Candidate(src.id, clm.id, clm.text.strip(), context, src.text.strip()))
-    return out
-
-
 def predict_records(
     tagger: Any, model: Any, batch: list[ArticleInput], p: PredictParams
 ) -> list[dict[str, Any]]:
-    """Spans for each article of the batch, then all their candidate pairs classified at once."""
-    from pipelines.models.inference import classify_pairs, tag_text
-
-    spans = [tag_text(tagger, item.text, p.batch_size) for item in batch]
-    candidates = [
-        candidate_pairs(item.text, s, p.sentence_gap, p.context_chars)
-        for item, s in zip(batch, spans, strict=True)
+    """The input records with their ``spans`` and ``relations`` (:mod:`pipelines.models.annotate`)."""
+    link = LinkParams(p.sentence_gap, p.max_claims, p.batch_size)
+    annotated = annotate_texts(tagger, model, [item.text for item in batch], link)
+    return [
+        {
+            **item.record,
+            "spans": [asdict(s) for s in spans],
+            "relations": [
+                {"source": r.source, "claim": r.claim, "stance": r.stance, "score": r.score}
+                for r in relations
+            ],
+        }
+        for item, (spans, relations) in zip(batch, annotated, strict=True)
     ]
-    flat = [c for cs in candidates for c in cs]
-    labels = iter(classify_pairs(model, flat, p.batch_size) if flat else [])
-    out = []
-    for item, article_spans, cands in zip(batch, spans, candidates, strict=True):
-        relations = []
-        for cand in cands:
-            label, scores = next(labels)
-            if label != "unrelated":
-                relations.append(
-                    {
-                        "source": cand.source_id,
-                        "claim": cand.claim_id,
-                        "stance": label,
-                        "score": scores[label],
-                    }
-                )
-        out.append(
-            {**item.record, "spans": [asdict(s) for s in article_spans], "relations": relations}
-        )
-    return out
 
 
 def _stance_context_chars(model_dir: Path, default: int) -> int:

@@ -1,0 +1,257 @@
+"""Counterfactual cue swaps: denial and non-confirmation examples made from plain attributions.
+
+PolNeAR marks ~21,000 attributions in its training articles but only ~130 denials and ~70
+refusals to confirm, so a model trained on it alone learns that sources assert. Swapping the
+reporting verb of a plain "SOURCE said CLAIM" for a denial cue ("denied", "rejected claims")
+or a non-confirmation cue ("could not confirm", "declined to say whether") gives a real news
+sentence whose stance follows from the new cue, with the source, the claim and the rest of the
+article unchanged: the model has to read the cue, not the topic.
+
+Rules (each has a test):
+
+* Only the canonical order is rewritten: the source, then the cue, then the claim, the cue at
+  most a few characters before the claim, all in one paragraph. "CLAIM, SOURCE said" would
+  become "CLAIM, SOURCE denied", which no newspaper writes.
+* Only cues whose grammatical form is known (past "said", third-person "says", plural "say",
+  participle "saying") are swapped, for a phrase of the same form.
+* A "whether" phrase drops a "that" opening the claim ("declined to say whether that ..." is
+  not English).
+* The new stance is the lexicon's reading of the new cue (:func:`pipelines.core.lexicon.cue_stance`),
+  so the generated labels follow the same rules as the gold ones; the table is tested for it.
+
+Generated examples are marked ``generated`` in the dataset and never reach a test split.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from pipelines.core.lexicon import DENIES, UNCONFIRMED
+
+# reporting verb (lower case) -> grammatical form
+CUE_FORMS: dict[str, str] = {
+    **dict.fromkeys(
+        (
+            "said",
+            "has said",
+            "have said",
+            "had said",
+            "also said",
+            "said in a statement",
+            "wrote",
+            "added",
+            "claimed",
+            "stated",
+            "insisted",
+            "argued",
+            "noted",
+            "reported",
+            "announced",
+            "explained",
+            "declared",
+            "asserted",
+            "maintained",
+            "contended",
+            "suggested",
+            "acknowledged",
+            "alleged",
+            "confirmed",
+            "concluded",
+            "tweeted",
+        ),
+        "past",
+    ),
+    **dict.fromkeys(
+        (
+            "says",
+            "writes",
+            "claims",
+            "argues",
+            "insists",
+            "notes",
+            "suggests",
+            "reports",
+            "maintains",
+            "contends",
+            "alleges",
+            "concludes",
+        ),
+        "singular",
+    ),
+    **dict.fromkeys(
+        ("say", "claim", "argue", "insist", "contend", "maintain", "allege", "suggest"), "plural"
+    ),
+    **dict.fromkeys(
+        ("saying", "adding", "arguing", "claiming", "insisting", "noting", "writing"), "participle"
+    ),
+}
+
+# (stance, form) -> phrases that replace the cue; every phrase reads as ``stance`` in the lexicon
+SUBSTITUTES: dict[tuple[str, str], tuple[str, ...]] = {
+    (DENIES, "past"): (
+        "denied",
+        "flatly denied",
+        "has denied",
+        "strongly denied",
+        "disputed",
+        "rejected claims",
+        "dismissed claims",
+        "rejected suggestions",
+        "dismissed reports",
+        "denied reports",
+        "rejected the claim",
+        "refuted claims",
+        "has repeatedly denied",
+        "said it was not true",
+        "said it was false",
+        "insisted it was untrue",
+        "called it false",
+    ),
+    (DENIES, "singular"): (
+        "denies",
+        "disputes",
+        "flatly denies",
+        "rejects claims",
+        "rejects the claim",
+        "dismisses reports",
+        "says it is not true",
+        "says it is false",
+    ),
+    (DENIES, "plural"): (
+        "deny",
+        "dispute",
+        "flatly deny",
+        "reject claims",
+        "dismiss reports",
+        "say it is not true",
+        "say it is false",
+    ),
+    (DENIES, "participle"): (
+        "denying",
+        "disputing",
+        "rejecting claims",
+        "dismissing reports",
+        "saying it was not true",
+    ),
+    (UNCONFIRMED, "past"): (
+        "could not confirm",
+        "would not confirm",
+        "declined to confirm",
+        "did not confirm",
+        "was unable to confirm",
+        "could not independently verify",
+        "would neither confirm nor deny",
+        "said it could not confirm",
+        "said it could not verify",
+        "said it had no evidence",
+        "said there was no evidence",
+        "said it had no information",
+        "declined to say whether",
+        "would not say whether",
+        "could not say whether",
+        "refused to confirm",
+        "did not immediately confirm",
+    ),
+    (UNCONFIRMED, "singular"): (
+        "cannot confirm",
+        "will not confirm",
+        "declines to confirm",
+        "does not confirm",
+        "is unable to confirm",
+        "cannot verify",
+        "will neither confirm nor deny",
+        "says it cannot confirm",
+        "says there is no evidence",
+        "declines to say whether",
+    ),
+    (UNCONFIRMED, "plural"): (
+        "cannot confirm",
+        "will not confirm",
+        "decline to confirm",
+        "do not confirm",
+        "are unable to confirm",
+        "cannot verify",
+        "say they cannot confirm",
+        "say there is no evidence",
+    ),
+    (UNCONFIRMED, "participle"): (
+        "declining to confirm",
+        "refusing to confirm",
+        "saying it could not confirm",
+        "saying there was no evidence",
+    ),
+}
+MAX_GAP = 60  # characters between the source's end and the claim's start
+MAX_AFTER_CUE = 12  # characters between the cue and the claim ("that", a comma, a colon)
+_THAT = re.compile(r"^that\s+", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Swap:
+    """A rewritten text: the source keeps its offsets, the claim moves, ``cue`` is the new phrase."""
+
+    text: str
+    source: tuple[int, int]
+    claim: tuple[int, int]
+    cue: tuple[int, int]
+    stance: str
+
+
+def find_cue(text: str, cue: str, start: int, end: int) -> tuple[int, int] | None:
+    """The first whole-word occurrence of ``cue`` inside ``text[start:end]``, or None."""
+    pattern = re.compile(r"(?<!\w)" + re.escape(cue) + r"(?!\w)", re.IGNORECASE)
+    match = pattern.search(text, start, end)
+    return match.span() if match else None
+
+
+def swappable(text: str, source: tuple[int, int], claim: tuple[int, int], cue: str) -> bool:
+    """Whether :func:`swap_cue` can rewrite this attribution (see the module's rules)."""
+    return _locate(text, source, claim, cue) is not None
+
+
+def _locate(
+    text: str, source: tuple[int, int], claim: tuple[int, int], cue: str
+) -> tuple[str, tuple[int, int]] | None:
+    form = CUE_FORMS.get(cue.lower().strip())
+    if form is None or not source[1] <= claim[0] or claim[0] - source[1] > MAX_GAP:
+        return None
+    if "\n" in text[source[1] : claim[0]]:
+        return None
+    at = find_cue(text, cue.strip(), source[1], claim[0])
+    if at is None or claim[0] - at[1] > MAX_AFTER_CUE:
+        return None
+    return form, at
+
+
+def swap_cue(
+    text: str, source: tuple[int, int], claim: tuple[int, int], cue: str, stance: str, pick: int
+) -> Swap | None:
+    """Replace the reporting verb ``cue`` between ``source`` and ``claim`` by a ``stance`` phrase.
+
+    ``pick`` chooses the phrase (any integer, e.g. a hash: the choice is deterministic). Returns
+    None when the attribution does not fit the rules.
+    """
+    found = _locate(text, source, claim, cue)
+    if found is None:
+        return None
+    form, (cue_start, cue_end) = found
+    phrases = SUBSTITUTES[(stance, form)]
+    phrase = phrases[pick % len(phrases)]
+    between = text[cue_end : claim[0]]
+    claim_text = text[claim[0] : claim[1]]
+    if phrase.endswith("whether"):
+        claim_text = _THAT.sub("", claim_text)
+        if between.strip() in ("", "that", ",", ":"):
+            between = " "
+    elif between.strip() in (",", ":"):
+        between = " "  # "said: X" reads as a quote; "denied X" needs no colon
+    new_claim_start = cue_start + len(phrase) + len(between)
+    out = text[:cue_start] + phrase + between + claim_text + text[claim[1] :]
+    return Swap(
+        text=out,
+        source=source,
+        claim=(new_claim_start, new_claim_start + len(claim_text)),
+        cue=(cue_start, cue_start + len(phrase)),
+        stance=stance,
+    )

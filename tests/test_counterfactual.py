@@ -1,0 +1,86 @@
+"""Counterfactual cue swaps (pipelines.learn.counterfactual): each rule of the module, and the
+promise that generated examples never reach a test split."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipelines.core.lexicon import cue_stance
+from pipelines.learn.counterfactual import CUE_FORMS, SUBSTITUTES, swap_cue, swappable
+
+
+def spans(text: str, source: str, claim: str) -> tuple[tuple[int, int], tuple[int, int]]:
+    s, c = text.index(source), text.index(claim)
+    return (s, s + len(source)), (c, c + len(claim))
+
+
+def test_every_substitute_reads_as_its_stance_in_the_lexicon():
+    wrong = [
+        (stance, phrase, cue_stance(phrase))
+        for (stance, _), phrases in SUBSTITUTES.items()
+        for phrase in phrases
+        if cue_stance(phrase) != stance
+    ]
+    assert not wrong
+
+
+def test_every_form_has_substitutes_for_both_stances():
+    for form in set(CUE_FORMS.values()):
+        assert SUBSTITUTES[("denies", form)] and SUBSTITUTES[("unconfirmed", form)]
+
+
+@pytest.mark.parametrize(
+    ("text", "source", "claim", "cue", "stance", "pick", "expected"),
+    [
+        ("The minister said that the plan had failed.", "The minister", "that the plan had failed",
+         "said", "denies", 0, "The minister denied that the plan had failed."),
+        ("The minister said that the plan had failed.", "The minister", "that the plan had failed",
+         "said", "unconfirmed", 0, "The minister could not confirm that the plan had failed."),
+        # a "whether" phrase drops the claim's opening "that"
+        ("Police said that two men were held.", "Police", "that two men were held",
+         "said", "unconfirmed", 14, "Police could not say whether two men were held."),
+        # a colon before a quote goes: "denied: X" is not English
+        ("The aide says: the deal is off.", "The aide", "the deal is off",
+         "says", "denies", 0, "The aide denies the deal is off."),
+        ("Officials say the road is closed.", "Officials", "the road is closed",
+         "say", "unconfirmed", 0, "Officials cannot confirm the road is closed."),
+        ("He left, saying the vote was rigged.", "He", "the vote was rigged",
+         "saying", "denies", 0, "He left, denying the vote was rigged."),
+    ],
+)  # fmt: skip
+def test_swap_table(text, source, claim, cue, stance, pick, expected):
+    src, clm = spans(text, source, claim)
+    swap = swap_cue(text, src, clm, cue, stance, pick)
+    assert swap is not None
+    assert swap.text == expected
+    assert swap.text[swap.source[0] : swap.source[1]] == source  # the source does not move
+    assert swap.text[swap.claim[0] : swap.claim[1]] in claim  # the claim moves, same words
+    assert cue_stance(swap.text[swap.cue[0] : swap.cue[1]]) == stance
+
+
+@pytest.mark.parametrize(
+    ("text", "source", "claim", "cue"),
+    [
+        ("The plan had failed, the minister said.", "the minister", "The plan had failed", "said"),
+        ("According to the minister, the plan failed.", "the minister", "the plan failed",
+         "according to"),  # not a verb form the table knows
+        ("The minister said\non Monday the plan failed.", "The minister", "the plan failed",
+         "said"),  # the gap crosses a line break
+        ("The minister, who had long been expected to step down after a scandal that shook the "
+         "party last year, said the plan failed.", "The minister", "the plan failed", "said"),
+        ("The minister said on Monday in a long statement to reporters the plan failed.",
+         "The minister", "the plan failed", "said"),  # cue too far from the claim
+    ],
+)  # fmt: skip
+def test_non_canonical_orders_are_left_alone(text, source, claim, cue):
+    src, clm = spans(text, source, claim)
+    assert not swappable(text, src, clm, cue)
+    assert swap_cue(text, src, clm, cue, "denies", 0) is None
+
+
+def test_the_choice_of_phrase_is_deterministic():
+    text = "The minister said that the plan had failed."
+    src, clm = spans(text, "The minister", "that the plan had failed")
+    a = [swap_cue(text, src, clm, "said", "denies", k) for k in range(40)]
+    assert a == [swap_cue(text, src, clm, "said", "denies", k) for k in range(40)]
+    assert len({s.text for s in a if s}) == len(SUBSTITUTES[("denies", "past")])

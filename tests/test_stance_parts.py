@@ -1,0 +1,122 @@
+"""The pieces of the stance model around the transformer: the training sample and its variants,
+the relatedness stage, the decision biases, and how headline/body scores are put together."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+
+import pytest
+
+from pipelines.core.document import PAIR_STANCES
+from pipelines.core.text import CLM_OPEN, SRC_OPEN
+from pipelines.learn.train_stance import (
+    fit_relatedness,
+    kind_of,
+    sample_rows,
+    tune_biases,
+    variant,
+)
+from pipelines.models.inference import _headline_scores
+from pipelines.models.relatedness import DocumentFrequency, RelatednessModel, words
+
+DENIES, UNRELATED = PAIR_STANCES.index("denies"), PAIR_STANCES.index("unrelated")
+
+
+def row(subset="polnear_train", stance=0, generated=False, **kw):
+    ctx = f"{SRC_OPEN} The ministry [/SRC] said {CLM_OPEN} taxes rise [/CLM]."
+    return {"subset": subset, "stance": stance, "generated": generated, "context": ctx,
+            "source": "The ministry", "claim": "taxes rise", **kw}  # fmt: skip
+
+
+def test_kinds():
+    assert kind_of(row()) == "relation" and kind_of(row("annotations")) == "relation"
+    assert kind_of(row(generated=True)) == "generated"
+    assert kind_of(row("fnc1_train")) == "fnc1" and kind_of(row("emergent_train")) == "emergent"
+
+
+def test_sample_repeats_small_groups_whole_and_is_deterministic():
+    rows = [row(stance=0) for _ in range(50)] + [row(stance=DENIES) for _ in range(3)]
+    got = sample_rows(rows, {"relation/asserts": 10, "relation/denies": 7}, seed=1)
+    assert got == sample_rows(rows, {"relation/asserts": 10, "relation/denies": 7}, seed=1)
+    counts = Counter(rows[i]["stance"] for i in got)
+    assert counts == {0: 10, DENIES: 7}
+    assert Counter(i for i in got if i >= 50) == {50: 3, 51: 2, 52: 2} or all(
+        2 <= c <= 3 for i, c in Counter(i for i in got if i >= 50).items()
+    )
+    assert sample_rows(rows, {}, seed=1) == []  # unlisted groups are not used
+
+
+def test_variants_unmark_the_claim_or_everything():
+    r = row()
+    only = variant(r, {"source_only": 0.5, "plain": 0.5}, 0.1)
+    assert SRC_OPEN in only["context"] and CLM_OPEN not in only["context"]
+    assert "taxes rise" in only["context"]
+    plain = variant(r, {"source_only": 0.5, "plain": 0.5}, 0.7)
+    assert "[" not in plain["context"] and plain["source"] is None
+    assert variant(r, {"source_only": 0.5, "plain": 0.5}, 0.99) is not None
+    # an unrelated pair has no meaning without its markers: never made plain
+    assert variant(row(stance=UNRELATED), {"plain": 1.0}, 0.5)["source"] == "The ministry"
+    assert variant(row("fnc1_train"), {"plain": 1.0}, 0.5) == row("fnc1_train")
+
+
+def test_biases_lift_a_rare_class_on_validation():
+    # the model under-predicts class 1: its log-prob is always a little below class 0's
+    lp, gold = [], []
+    for i in range(100):
+        rare = i % 5 == 0
+        lp.append([math.log(0.55), math.log(0.45 if rare else 0.2), math.log(0.0001)])
+        gold.append(1 if rare else 0)
+    bias = tune_biases(lp, gold, [0, 1])
+    assert bias[0] == 0 and 0 < bias[1] < math.log(0.55 / 0.2)
+    pred = [max((0, 1), key=lambda k: r[k] + bias[k]) for r in lp]
+    assert pred == gold
+
+
+def pairs_for_relatedness():
+    body = "The mayor of Springfield announced a new bridge. Work starts in May."
+    other = "Storms hit the coast of Norway overnight. Ferries were cancelled."
+    rows = []
+    for k in range(20):
+        rows.append(row("fnc1_train", 0, claim=f"Springfield mayor announces bridge {k}",
+                        context=body, source=None))  # fmt: skip
+        rows.append(row("fnc1_train", UNRELATED, claim=f"Springfield mayor announces bridge {k}",
+                        context=other, source=None))  # fmt: skip
+    return rows
+
+
+def test_relatedness_fits_saves_as_json_and_reloads(tmp_path):
+    model = fit_relatedness(pairs_for_relatedness(), c=1.0)
+    assert model is not None
+    path = tmp_path / "relatedness.json"
+    path.write_text(json.dumps(model.to_json()))
+    back = RelatednessModel.from_json(json.loads(path.read_text()))
+    claims = ["Springfield mayor announces bridge", "Springfield mayor announces bridge"]
+    contexts = [pairs_for_relatedness()[0]["context"], pairs_for_relatedness()[1]["context"]]
+    p = back.probabilities(claims, contexts)
+    assert p == model.probabilities(claims, contexts)
+    assert p[0] > 0.5 > p[1]
+
+
+def test_no_relatedness_without_headline_pairs():
+    assert fit_relatedness([row(), row(stance=UNRELATED)], c=1.0) is None
+
+
+def test_unseen_words_weigh_most():
+    df = DocumentFrequency.fit(["the mayor said", "the mayor spoke", "a bridge"])
+    assert df.idf("zaporizhzhia") > df.idf("bridge") > df.idf("mayor")
+    assert words("The mayors' BRIDGES, announced!") == ["mayor", "bridg", "announc"]
+
+
+@pytest.mark.parametrize(("p_related", "expected"), [(0.9, "denies"), (0.3, "unrelated")])
+def test_headline_scores_combine_the_two_stages(p_related, expected):
+    labels = PAIR_STANCES
+    log_probs = [math.log(0.2), math.log(0.7), math.log(0.1), math.log(0.5)]
+    label, scores = _headline_scores(labels, p_related, log_probs, None, 0.5)
+    assert label == expected
+    assert sum(scores.values()) == pytest.approx(1.0, abs=1e-5)
+    assert scores["unrelated"] == pytest.approx(1 - p_related)
+    # below the threshold the transformer did not run: related labels share P(related)
+    label, scores = _headline_scores(labels, 0.2, None, None, 0.5)
+    assert label == "unrelated" and scores["asserts"] == pytest.approx(0.2 / 3, abs=1e-5)
