@@ -11,6 +11,8 @@ import io
 import json
 import os
 import re
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -598,40 +600,46 @@ def test_stream_shard_strict_fails_only_the_shard_that_owns_the_bad_line(tmp_pat
             assert all(shard_of(r["id"], 3) == k for r in read_out(out))
 
 
-def _sharded_equals_single(tmp_path, params, command: str, lines: list, n: int) -> list[Result]:
-    """Run ``command`` once, then as ``n`` shards; the shards' outputs concatenated in reverse
-    order and sorted by id must be exactly the single run's output sorted by id."""
-    inp = write_lines(tmp_path / "in.jsonl", lines)
-    single = tmp_path / "single.jsonl"
-    result = run(command, inp, "-o", single, "--params", params)
-    assert result.exit_code == 0, result.output
-    results, concatenated = [], ""
-    for k in range(n, 0, -1):
-        out = tmp_path / f"shard-{k}-of-{n}.jsonl"
-        r = run(command, inp, "-o", out, "--params", params, "--shard", f"{k}/{n}")
-        assert r.exit_code == 0, r.output
-        assert f"shard={k}/{n}" in r.output
-        results.append(r)
-        concatenated += out.read_text(encoding="utf-8")
+def _same_lines_by_id(single: Path, parts: list[Path]) -> None:
+    """The shards' outputs concatenated (in the order given) and sorted by id are exactly the
+    single run's output sorted by id: the same bytes, line for line."""
     whole = single.read_text(encoding="utf-8").splitlines()
-    parts = concatenated.splitlines()
-    assert len(parts) == len(whole)
+    concatenated = "".join(p.read_text(encoding="utf-8") for p in parts).splitlines()
 
-    def by_id(text_lines):
-        return sorted(text_lines, key=lambda line: json.dumps(json.loads(line)["id"]))
+    def by_id(lines: list[str]) -> list[str]:
+        return sorted(lines, key=lambda line: json.dumps(json.loads(line)["id"]))
 
-    assert by_id(parts) == by_id(whole)  # the same bytes, line for line
-    return results
+    assert len(concatenated) == len(whole)
+    assert by_id(concatenated) == by_id(whole)
 
 
 def test_predict_shards_concatenate_to_the_single_run(tmp_path, params):
+    """The README's command: N processes through ``xargs -P``, against one plain run."""
     # the long article once (it dominates the time); every shard gets some articles
     again = [{**a, "id": f"{a['id']}-2"} for a in ARTICLES if a["id"] != "long"]
     articles = [*ARTICLES, *again, {"id": 42, "text": ARTICLES[0]["text"]}]
-    lines = [*articles[:3], '{"text": "no id"}', *articles[3:]]
-    results = _sharded_equals_single(tmp_path, params, "predict", lines, 3)
-    # the id-less line is reported by shard 1 only (the last run)
-    assert [r.output.count(":4: missing field 'id'") for r in results] == [0, 0, 1]
+    write_lines(tmp_path / "in.jsonl", [*articles[:3], '{"text": "no id"}', *articles[3:]])
+    result = run(
+        "predict", tmp_path / "in.jsonl", "-o", tmp_path / "single.jsonl", "--params", params
+    )
+    assert result.exit_code == 0, result.output
+
+    claimtrace = Path(sys.executable).with_name("claimtrace")
+    script = (
+        f"seq 1 3 | xargs -P 3 -I{{}} {claimtrace} predict in.jsonl -o part-{{}}-of-3.jsonl "
+        f"--shard {{}}/3 --params {params}"
+    )
+    done = subprocess.run(
+        ["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=900
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    parts = [tmp_path / f"part-{k}-of-3.jsonl" for k in (3, 1, 2)]  # any order
+    _same_lines_by_id(tmp_path / "single.jsonl", parts)
+    assert all(p.read_text(encoding="utf-8") for p in parts)  # every shard had articles
+    for k in (1, 2, 3):
+        assert f"shard={k}/3" in done.stderr
+    # the id-less line (line 4) is reported once, by shard 1
+    assert done.stderr.count("in.jsonl:4: missing field 'id'") == 1
 
 
 def test_classify_shards_concatenate_to_the_single_run(tmp_path, params):
@@ -640,4 +648,12 @@ def test_classify_shards_concatenate_to_the_single_run(tmp_path, params):
     pairs = [{**p, "id": f"{p['id']}-{i}"} for i in range(7) for p in GOOD_PAIRS]
     # 14 ids in 4 shards leave shard 3 empty: an empty shard writes an empty file
     assert 3 not in {shard_of(p["id"], 4) for p in pairs}
-    _sharded_equals_single(tmp_path, params, "classify", pairs, 4)
+    inp = write_lines(tmp_path / "in.jsonl", pairs)
+    result = run("classify", inp, "-o", tmp_path / "single.jsonl", "--params", params)
+    assert result.exit_code == 0, result.output
+    parts = []
+    for k in (4, 2, 3, 1):
+        parts.append(tmp_path / f"shard-{k}-of-4.jsonl")
+        r = run("classify", inp, "-o", parts[-1], "--params", params, "--shard", f"{k}/4")
+        assert r.exit_code == 0 and f"shard={k}/4" in r.output, r.output
+    _same_lines_by_id(tmp_path / "single.jsonl", parts)
