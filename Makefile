@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.claimtrace-installed
 export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_NO_ADVISORY_WARNINGS ?= 1
 
-.PHONY: install pipeline lint test browser lock clean-venv bench
+.PHONY: install pipeline lint test browser postgres lock clean-venv bench
 
 # torch first, on its own: `torch==2.13.0` takes the CPU wheel from the machine's local wheel
 # folder, while resolving it together with the rest could pull a multi-GB CUDA build.
@@ -32,6 +32,16 @@ browser:
 	  else echo "chromium missing: run 'sudo apt-get install chromium' (the browser test is skipped)"; fi; \
 	fi
 
+# Debian's PostgreSQL server for the team Label Studio test (tests/pg_server.py runs its own
+# private cluster from /usr/lib/postgresql/*/bin on a free port; nothing is configured here).
+postgres:
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null) \
+	    || echo "WARNING: could not install postgresql: the PostgreSQL tests will be skipped"; \
+	  else echo "postgresql missing: run 'sudo apt-get install postgresql' (the PostgreSQL tests are skipped)"; fi; \
+	fi
+
 pipeline: install
 	$(BIN)/dvc repro
 	$(BIN)/python -m pipelines.learn.results_table metrics README.md
@@ -42,7 +52,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: install lint browser
+test: install lint browser postgres
 	$(BIN)/python -m pytest
 
 # Benchmarks (not in `make test`; ~15-25 min on 2 cores): each writes benchmarks/results/<name>.json,

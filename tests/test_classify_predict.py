@@ -10,6 +10,9 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -464,3 +467,177 @@ def test_model_predictions_arrive_as_pre_annotations(params, studio):
     labels = [r for r in prediction.result if r["type"] == "labels"]
     assert len(labels) == len(ann.spans)
     assert sum(r["type"] == "relation" for r in prediction.result) == len(ann.relations)
+
+
+# --- sharding -----------------------------------------------------------------------------------
+
+
+def test_shard_parse_and_hash_are_stable():
+    from pipelines.core.io import Shard, shard_of
+
+    assert Shard.parse("2/4") == Shard(2, 4) and str(Shard.parse(" 1 / 1 ")) == "1/1"
+    for bad, message in [
+        ("5/4", "K must be 1 to 4"),
+        ("0/4", "K must be 1 to 4"),
+        ("1/0", "N (the number of shards) must be at least 1"),
+        ("-1/4", "must be K/N"),
+        ("1/4/2", "must be K/N"),
+        ("a/b", "must be K/N"),
+        ("", "must be K/N"),
+    ]:
+        with pytest.raises(ValueError, match=re.escape(message)):
+            Shard.parse(bad)
+    # fixed values (sha256 of the id's text, not Python's per-process hash()): a change here
+    # would send ids to other shards than earlier runs did
+    assert [shard_of(i, 4) for i in ("a", "b", "short", "🚧")] == [3, 3, 3, 4]
+    assert shard_of(2, 7) == shard_of("2", 7) == 4  # an integer id hashes as its text
+    assert all(shard_of(i, 1) == 1 for i in ("a", 1, "é"))
+
+
+@pytest.mark.parametrize("command", ["classify", "predict"])
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        ("5/4", "error: --shard '5/4': K must be 1 to 4 (shards are numbered from 1)"),
+        ("0/2", "error: --shard '0/2': K must be 1 to 2 (shards are numbered from 1)"),
+        ("1/0", "error: --shard '1/0': N (the number of shards) must be at least 1"),
+        ("half", "error: --shard must be K/N, e.g. 1/4 (shard 1 of 4), got 'half'"),
+    ],
+)
+def test_bad_shard_is_a_one_line_error(tmp_path, command, value, message):
+    """Checked before any model loads: one line on stderr, usage exit code, no output."""
+    inp = write_lines(tmp_path / "in.jsonl", GOOD_PAIRS)
+    out = tmp_path / "out.jsonl"
+    # a params file naming missing models: the shard error must come first
+    params = tmp_path / "params.yaml"
+    params.write_text(PARAMS_YAML.format(models=tmp_path / "none"), encoding="utf-8")
+    result = run(command, inp, "-o", out, "--params", params, "--shard", value)
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [message]
+    assert not out.exists()
+
+
+def _stream_shards(tmp_path: Path, lines: list, n: int, strict: bool = False):
+    """The stream run whole and as ``n`` shards with a trivial process; returns both results."""
+    from pipelines.core.io import LineHandler, Shard, stream_jsonl
+    from pipelines.use.predict import parse_article
+
+    inp = write_lines(tmp_path / "in.jsonl", lines)
+
+    def process(batch):
+        return [{**item.record, "n": len(item.text)} for item in batch]
+
+    handler = LineHandler(parse_article, process, 3, strict)
+    whole = stream_jsonl(inp, tmp_path / "whole.jsonl", handler, "t")
+    parts = []
+    for k in range(n, 0, -1):  # any order
+        out = tmp_path / f"part{k}.jsonl"
+        parts.append((stream_jsonl(inp, out, handler, "t", Shard(k, n)), read_out(out)))
+    return whole, read_out(tmp_path / "whole.jsonl"), parts
+
+
+def _key(row: dict) -> str:
+    return json.dumps(row["id"])
+
+
+def test_stream_shards_partition_the_lines_and_report_each_bad_line_once(tmp_path):
+    from pipelines.core.io import shard_of
+
+    n = 3
+    good = [{"id": f"art-{i}", "text": f"Story {i}."} for i in range(40)] + [
+        {"id": 7, "text": "An integer id."},
+        {"id": "🚧 é", "text": "A Unicode id."},
+    ]
+    bad = ["{oops", "[1]", {"text": "no id"}, {"id": "art-3b", "text": ""}]
+    lines = [*good[:10], *bad, *good[10:]]
+    whole, rows, parts = _stream_shards(tmp_path, lines, n)
+    assert (whole.lines, whole.written, whole.skipped) == (len(lines), len(good), len(bad))
+    merged = [row for _, out in parts for row in out]
+    assert sorted(merged, key=_key) == sorted(rows, key=_key)
+    assert all(out for _, out in parts)  # 42 ids: every shard got some
+    # every line handled by exactly one shard: bad lines too, so each is reported once
+    assert sum(c.lines for c, _ in parts) == whole.lines
+    assert sum(c.skipped for c, _ in parts) == whole.skipped
+    for counts, _ in parts:
+        assert counts.lines + counts.other_shards == len(lines)
+    # the three lines without an id belong to shard 1; "art-3b" (empty text) to its id's shard
+    skipped = {n - i: c.skipped for i, (c, _) in enumerate(parts)}
+    assert skipped == {k: 3 * (k == 1) + (k == shard_of("art-3b", 3)) for k in (1, 2, 3)}
+
+
+def test_stream_shard_strict_fails_only_the_shard_that_owns_the_bad_line(tmp_path):
+    from pipelines.core.io import InputError, LineHandler, Shard, shard_of, stream_jsonl
+    from pipelines.use.predict import parse_article
+
+    lines = [{"id": f"a{i}", "text": "x"} for i in range(6)] + [{"id": "bad", "text": " "}]
+    inp = write_lines(tmp_path / "in.jsonl", lines)
+    handler = LineHandler(parse_article, lambda b: [i.record for i in b], 2, strict=True)
+    owner = shard_of("bad", 3)
+    for k in (1, 2, 3):
+        out = tmp_path / f"p{k}.jsonl"
+        if k == owner:
+            with pytest.raises(InputError, match=f"{inp}:7: field 'text' is empty"):
+                stream_jsonl(inp, out, handler, "t", Shard(k, 3))
+            assert not out.exists()
+        else:
+            stream_jsonl(inp, out, handler, "t", Shard(k, 3))
+            assert all(shard_of(r["id"], 3) == k for r in read_out(out))
+
+
+def _same_lines_by_id(single: Path, parts: list[Path]) -> None:
+    """The shards' outputs concatenated (in the order given) and sorted by id are exactly the
+    single run's output sorted by id: the same bytes, line for line."""
+    whole = single.read_text(encoding="utf-8").splitlines()
+    concatenated = "".join(p.read_text(encoding="utf-8") for p in parts).splitlines()
+
+    def by_id(lines: list[str]) -> list[str]:
+        return sorted(lines, key=lambda line: json.dumps(json.loads(line)["id"]))
+
+    assert len(concatenated) == len(whole)
+    assert by_id(concatenated) == by_id(whole)
+
+
+def test_predict_shards_concatenate_to_the_single_run(tmp_path, params):
+    """The README's command: N processes through ``xargs -P``, against one plain run."""
+    # the long article once (it dominates the time); every shard gets some articles
+    again = [{**a, "id": f"{a['id']}-2"} for a in ARTICLES if a["id"] != "long"]
+    articles = [*ARTICLES, *again, {"id": 42, "text": ARTICLES[0]["text"]}]
+    write_lines(tmp_path / "in.jsonl", [*articles[:3], '{"text": "no id"}', *articles[3:]])
+    result = run(
+        "predict", tmp_path / "in.jsonl", "-o", tmp_path / "single.jsonl", "--params", params
+    )
+    assert result.exit_code == 0, result.output
+
+    claimtrace = Path(sys.executable).with_name("claimtrace")
+    script = (
+        f"seq 1 3 | xargs -P 3 -I{{}} {claimtrace} predict in.jsonl -o part-{{}}-of-3.jsonl "
+        f"--shard {{}}/3 --params {params}"
+    )
+    done = subprocess.run(
+        ["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=900
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    parts = [tmp_path / f"part-{k}-of-3.jsonl" for k in (3, 1, 2)]  # any order
+    _same_lines_by_id(tmp_path / "single.jsonl", parts)
+    assert all(p.read_text(encoding="utf-8") for p in parts)  # every shard had articles
+    for k in (1, 2, 3):
+        assert f"shard={k}/3" in done.stderr
+    # the id-less line (line 4) is reported once, by shard 1
+    assert done.stderr.count("in.jsonl:4: missing field 'id'") == 1
+
+
+def test_classify_shards_concatenate_to_the_single_run(tmp_path, params):
+    from pipelines.core.io import shard_of
+
+    pairs = [{**p, "id": f"{p['id']}-{i}"} for i in range(7) for p in GOOD_PAIRS]
+    # 14 ids in 4 shards leave shard 3 empty: an empty shard writes an empty file
+    assert 3 not in {shard_of(p["id"], 4) for p in pairs}
+    inp = write_lines(tmp_path / "in.jsonl", pairs)
+    result = run("classify", inp, "-o", tmp_path / "single.jsonl", "--params", params)
+    assert result.exit_code == 0, result.output
+    parts = []
+    for k in (4, 2, 3, 1):
+        parts.append(tmp_path / f"shard-{k}-of-4.jsonl")
+        r = run("classify", inp, "-o", parts[-1], "--params", params, "--shard", f"{k}/4")
+        assert r.exit_code == 0 and f"shard={k}/4" in r.output, r.output
+    _same_lines_by_id(tmp_path / "single.jsonl", parts)

@@ -10,6 +10,13 @@ line, hands batches of parsed items to a function and writes its output records 
 memory stays flat on any input size. A bad line (not JSON, not UTF-8, not writable back, or
 refused by the caller's ``parse``) is reported with its line number and skipped, or under
 ``strict`` stops the run. :func:`run_stream` adds the stage report and the command's exit.
+
+**Sharding** (``--shard K/N``): a :class:`Shard` keeps only the lines whose ``id`` hashes to it
+(:func:`shard_of`: sha256 of the id's text, so every process and machine agrees), so N processes
+share one input and their outputs, concatenated in any order and sorted by id, are the
+single-process output. A line without a usable id (not JSON, no ``id``) has no shard: shard 1
+reports it (skipped, or the ``--strict`` failure) and the others pass over it, so each bad line is
+reported once across the N runs.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -24,7 +32,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Generic, TypeVar
+from typing import IO, Annotated, Any, Generic, TypeVar
 
 import typer
 from tqdm import tqdm
@@ -241,6 +249,68 @@ def _parse_line(raw: bytes) -> dict[str, Any]:
     return record
 
 
+SHARD_FORMAT = re.compile(r"\s*(\d+)\s*/\s*(\d+)\s*")
+
+
+def shard_of(record_id: str | int, count: int) -> int:
+    """The shard (1..``count``) an id belongs to: sha256 of ``str(id)`` in UTF-8, first 8 bytes
+    as an unsigned big-endian integer, modulo ``count``, plus one. Stable across processes,
+    machines and Python versions (unlike ``hash()``)."""
+    digest = hashlib.sha256(str(record_id).encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") % count + 1
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Shard ``index`` of ``count`` (1-based, like GNU ``split -n l/K/N``)."""
+
+    index: int
+    count: int
+
+    @classmethod
+    def parse(cls, text: str) -> Shard:
+        """``"K/N"`` with 1 <= K <= N; a :class:`ValueError` with a one-line message otherwise."""
+        m = SHARD_FORMAT.fullmatch(text)
+        if m is None:
+            raise ValueError(f"--shard must be K/N, e.g. 1/4 (shard 1 of 4), got {text!r}")
+        index, count = int(m[1]), int(m[2])
+        if count < 1:
+            raise ValueError(f"--shard {text!r}: N (the number of shards) must be at least 1")
+        if not 1 <= index <= count:
+            raise ValueError(
+                f"--shard {text!r}: K must be 1 to {count} (shards are numbered from 1)"
+            )
+        return cls(index, count)
+
+    def owns(self, record_id: str | int) -> bool:
+        return shard_of(record_id, self.count) == self.index
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
+
+
+# the ``--shard`` option of ``classify`` and ``predict``
+ShardOption = Annotated[
+    str | None,
+    typer.Option(
+        help="K/N: process only shard K of N (1..N), the lines whose id hashes to it (sha256); "
+        "the N shards' outputs together are the whole output",
+        show_default=False,
+    ),
+]
+
+
+def shard_option(text: str | None) -> Shard | None:
+    """The parsed ``--shard`` value; a bad one ends the command with a one-line error (exit 2)."""
+    if text is None:
+        return None
+    try:
+        return Shard.parse(text)
+    except ValueError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(code=2) from None
+
+
 @dataclass(frozen=True)
 class LineHandler(Generic[T]):
     """What a stream does with its input: ``parse`` checks one JSON object (raising
@@ -258,6 +328,23 @@ class StreamCounts:
     lines: int = 0
     written: int = 0
     skipped: int = 0
+    other_shards: int = 0  # lines left to the other shards (not in ``lines``)
+
+
+def _in_shard(record: dict[str, Any] | None, shard: Shard | None) -> bool:
+    """Whether this run handles the line: every line without sharding; else the lines whose id
+    hashes to the shard, and the lines without a usable id (``record`` None or refused by
+    :func:`require_id`) in shard 1 only."""
+    if shard is None:
+        return True
+    if record is not None:
+        try:
+            require_id(record)
+        except BadInput:
+            pass
+        else:
+            return shard.owns(record["id"])
+    return shard.index == 1
 
 
 def _records(
@@ -266,15 +353,29 @@ def _records(
     counts: StreamCounts,
     handler: LineHandler[T],
     bar: Any,
+    shard: Shard | None = None,
 ) -> Iterator[T]:
-    """Parsed input items; a bad line is logged and skipped, or raises :class:`InputError`."""
+    """Parsed input items of this shard; a bad line is logged and skipped, or raises
+    :class:`InputError`."""
     for lineno, raw in enumerate(f, 1):
         bar.update(len(raw))
         if not raw.strip():
             continue
+        record: dict[str, Any] | None = None
+        try:
+            record = _parse_line(raw)
+            problem = None
+        except BadInput as e:
+            problem = e
+        if not _in_shard(record, shard):
+            counts.other_shards += 1
+            continue
         counts.lines += 1
         try:
-            yield handler.parse(_parse_line(raw))
+            if problem is not None:
+                raise problem
+            assert record is not None
+            yield handler.parse(record)
         except BadInput as e:
             where = f"{path}:{lineno}: {e}"
             if handler.strict:
@@ -285,11 +386,17 @@ def _records(
             log.warning("%s; line skipped", where)
 
 
-def stream_jsonl(in_path: Path, out_path: Path, handler: LineHandler[T], desc: str) -> StreamCounts:
+def stream_jsonl(
+    in_path: Path,
+    out_path: Path,
+    handler: LineHandler[T],
+    desc: str,
+    shard: Shard | None = None,
+) -> StreamCounts:
     """Read ``in_path`` line by line, process batches of parsed items, write JSONL to ``out_path``.
 
-    Output goes through :func:`atomic_open`: a crash or a ``--strict`` failure leaves any
-    previous output untouched and no partial file.
+    Only the lines of ``shard`` when one is given. Output goes through :func:`atomic_open`: a
+    crash or a ``--strict`` failure leaves any previous output untouched and no partial file.
     """
     counts = StreamCounts()
     with (
@@ -306,7 +413,7 @@ def stream_jsonl(in_path: Path, out_path: Path, handler: LineHandler[T], desc: s
             bar.set_postfix(written=counts.written, skipped=counts.skipped)
 
         batch: list[T] = []
-        for item in _records(f, in_path, counts, handler, bar):
+        for item in _records(f, in_path, counts, handler, bar, shard):
             batch.append(item)
             if len(batch) >= handler.batch_size:
                 flush(batch)
@@ -317,7 +424,12 @@ def stream_jsonl(in_path: Path, out_path: Path, handler: LineHandler[T], desc: s
 
 
 def run_stream(
-    name: str, unit: str, in_path: Path, out_path: Path, handler: LineHandler[T]
+    name: str,
+    unit: str,
+    in_path: Path,
+    out_path: Path,
+    handler: LineHandler[T],
+    shard: Shard | None = None,
 ) -> StreamCounts:
     """:func:`stream_jsonl` with the stage report (counts, rate) and a clean exit on bad input."""
     if not in_path.is_file():
@@ -326,8 +438,10 @@ def run_stream(
         raise typer.BadParameter("the output must be a different file from the input")
     with stage(name, fail_on=(InputError,)) as report:
         t0 = time.perf_counter()
-        counts = stream_jsonl(in_path, out_path, handler, name)
+        counts = stream_jsonl(in_path, out_path, handler, name, shard)
         seconds = time.perf_counter() - t0
+        if shard is not None:
+            report.update(shard=str(shard), other_shards=counts.other_shards)
         report.update(lines=counts.lines, written=counts.written, skipped=counts.skipped)
         report[f"{unit}_per_s"] = round(counts.written / seconds, 2) if seconds else 0.0
     if counts.skipped:

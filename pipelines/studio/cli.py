@@ -56,6 +56,9 @@ def _fail(e: Exception) -> typer.Exit:
     return typer.Exit(code=1)
 
 
+DATABASE_VAR = "CLAIMTRACE_STUDIO_DATABASE"
+
+
 @app.command()
 def up(
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = srv.DEFAULT_PORT,
@@ -63,15 +66,28 @@ def up(
     timeout: Annotated[
         float, typer.Option(help="Seconds to wait for the API (first start runs migrations).")
     ] = 300,
+    database: Annotated[
+        str | None,
+        typer.Option(
+            help=f"A team's PostgreSQL database, {srv.DATABASE_URL_FORM} (default: ${DATABASE_VAR} "
+            "from the environment or .env, else SQLite in --data-dir). The variable keeps the "
+            "password out of `ps` and the shell history.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Start Label Studio in the background and wait until its API answers."""
     running = srv.read_pidfile(data_dir)
     if running is not None and running.is_label_studio():
         typer.echo(f"already running: {running.url} (pid {running.pid})")
         return
-    creds = srv.ensure_credentials()
     try:
-        server = srv.start(data_dir, port, creds)
+        url = database or srv.setting(DATABASE_VAR)
+        db = srv.Database.from_url(url) if url else None
+        if db is not None:
+            db.check()
+        creds = srv.ensure_credentials()
+        server = srv.start(data_dir, port, creds, database=db)
     except StudioError as e:
         raise _fail(e) from e
     srv.write_pidfile(server)
@@ -82,7 +98,8 @@ def up(
         (data_dir / srv.PIDFILE).unlink(missing_ok=True)
         raise _fail(e) from e
     typer.echo(
-        f"Label Studio is up at {server.url} (pid {server.pid}, ready in {seconds:.0f}s); "
+        f"Label Studio is up at {server.url} (pid {server.pid}, ready in {seconds:.0f}s, "
+        f"database {server.database or 'SQLite in ' + str(data_dir)}); "
         f"log in as {creds['LABEL_STUDIO_USERNAME']} (password in .env), API token {srv.mask(creds['LABEL_STUDIO_USER_TOKEN'])}"
     )
 
@@ -108,6 +125,7 @@ def status(data_dir: DataDir = srv.DEFAULT_DATA_DIR) -> None:
     if local is not None:
         typer.echo(
             f"local server: pid {local.pid} {'running' if local.is_label_studio() else 'NOT running (stale pidfile)'} at {local.url}"
+            f" (database {local.database or 'SQLite'})"
         )
     try:
         url, key = srv.connection(data_dir)

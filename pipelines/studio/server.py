@@ -1,9 +1,10 @@
 """Start, find and stop a local Label Studio server, and resolve where the API is.
 
-The server is ``label-studio start`` in its own process group (SQLite store under a data dir),
-bound to 127.0.0.1, telemetry off, with the admin user and its API token created from
-LABEL_STUDIO_USERNAME / LABEL_STUDIO_PASSWORD / LABEL_STUDIO_USER_TOKEN. A pidfile in the data
-dir lets ``down`` stop only the process ``up`` started.
+The server is ``label-studio start`` in its own process group (SQLite store under a data dir, or
+a team's PostgreSQL database: :class:`Database`), bound to 127.0.0.1, telemetry off, with the
+admin user and its API token created from LABEL_STUDIO_USERNAME / LABEL_STUDIO_PASSWORD /
+LABEL_STUDIO_USER_TOKEN. A pidfile in the data dir lets ``down`` stop only the process ``up``
+started.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import httpx
 
@@ -41,6 +43,129 @@ QUIET_ENV = {
 
 class StudioError(RuntimeError):
     """A Label Studio problem, worded as what to check."""
+
+
+# --- database ------------------------------------------------------------------------------------
+
+# Label Studio's own database settings (label_studio/core/settings/base.py, DATABASES_ALL):
+# DJANGO_DB=default selects PostgreSQL from POSTGRE_NAME/USER/PASSWORD/HOST/PORT, DJANGO_DB=sqlite
+# the file DATABASE_NAME (default: label_studio.sqlite3 in the data dir). Label Studio reads each
+# name as LABEL_STUDIO_<NAME>, then HEARTEX_<NAME>, then <NAME>: the prefixed ones would win, so
+# they are removed from the server's environment and the database is always the one asked for.
+DATABASE_ENV = (
+    "DJANGO_DB",
+    "DATABASE_NAME",
+    "POSTGRE_NAME",
+    "POSTGRE_USER",
+    "POSTGRE_PASSWORD",
+    "POSTGRE_HOST",
+    "POSTGRE_PORT",
+)
+LS_ENV_PREFIXES = ("LABEL_STUDIO_", "HEARTEX_", "")
+DATABASE_URL_FORM = "postgresql://USER:PASSWORD@HOST:PORT/DATABASE"
+DATABASE_QUERY = ("host", "sslmode")  # libpq URL parameters passed on (socket dir, TLS)
+DEFAULT_PG_PORT = 5432
+
+
+@dataclass(frozen=True)
+class Database:
+    """A PostgreSQL database for Label Studio, from a libpq-style URL. The password is kept out
+    of ``repr`` and of every message (:meth:`redacted`)."""
+
+    user: str
+    password: str = field(repr=False)
+    host: str
+    port: int
+    name: str
+    sslmode: str | None = None
+
+    @classmethod
+    def from_url(cls, url: str) -> Database:
+        """``postgresql://USER:PASSWORD@HOST:PORT/DATABASE`` (percent-encoded parts; port 5432 by
+        default; ``?host=/socket/dir`` for a Unix socket, ``?sslmode=...``); a
+        :class:`StudioError` naming what is wrong, never the password, otherwise."""
+        parts = urlsplit(url.strip())
+        if parts.scheme not in ("postgresql", "postgres"):
+            raise StudioError(
+                f"--database must be a PostgreSQL URL, {DATABASE_URL_FORM}; got scheme {parts.scheme or '(none)'!r}"
+            )
+        query = parse_qs(parts.query, keep_blank_values=True)
+        unknown = sorted(set(query) - set(DATABASE_QUERY))
+        if unknown:
+            raise StudioError(
+                f"--database: unsupported URL parameter(s) {unknown}; Label Studio takes {list(DATABASE_QUERY)}"
+            )
+        try:
+            port = parts.port or DEFAULT_PG_PORT
+        except ValueError:
+            raise StudioError(
+                f"--database: the port must be a number, as in {DATABASE_URL_FORM}"
+            ) from None
+        host = query.get("host", [""])[-1] or unquote(parts.hostname or "")
+        name = unquote(parts.path.lstrip("/"))
+        user = unquote(parts.username or "")
+        missing = [k for k, v in (("USER", user), ("HOST", host), ("DATABASE", name)) if not v]
+        if missing:
+            raise StudioError(
+                f"--database: no {'/'.join(missing)} in the URL ({DATABASE_URL_FORM})"
+            )
+        sslmode = query.get("sslmode", [None])[-1]
+        return cls(user, unquote(parts.password or ""), host, port, name, sslmode)
+
+    def redacted(self) -> str:
+        """The URL with the password as ``****``: safe to print, log or store."""
+        secret = ":****" if self.password else ""
+        host = f"{self.host}:{self.port}" if not self.host.startswith("/") else f"[{self.host}]"
+        return f"postgresql://{self.user}{secret}@{host}/{self.name}"
+
+    def env(self) -> dict[str, str]:
+        """The server environment for Label Studio's PostgreSQL settings."""
+        env = {
+            "DJANGO_DB": "default",
+            "POSTGRE_NAME": self.name,
+            "POSTGRE_USER": self.user,
+            "POSTGRE_PASSWORD": self.password,
+            "POSTGRE_HOST": self.host,
+            "POSTGRE_PORT": str(self.port),
+        }
+        if self.sslmode:
+            env["PGSSLMODE"] = self.sslmode  # read by libpq: Label Studio has no setting for it
+        return env
+
+    def check(self, timeout: int = 10) -> None:
+        """Connect once (psycopg, as Label Studio does), so a wrong URL fails in seconds with
+        PostgreSQL's own reason instead of a server that dies during startup."""
+        import psycopg
+
+        try:
+            psycopg.connect(
+                host=self.host,
+                port=self.port,
+                user=self.user,
+                password=self.password,
+                dbname=self.name,
+                sslmode=self.sslmode or "prefer",
+                connect_timeout=timeout,
+            ).close()
+        except psycopg.Error as e:
+            reason = " ".join(str(e).split()) or type(e).__name__
+            if self.password:
+                reason = reason.replace(self.password, "****")
+            raise StudioError(f"cannot connect to {self.redacted()}: {reason}") from None
+
+
+def database_env(database: Database | None) -> dict[str, str]:
+    """Label Studio's database settings: PostgreSQL, or SQLite in the data dir when None."""
+    return database.env() if database is not None else {"DJANGO_DB": "sqlite"}
+
+
+def server_env(base: dict[str, str], database: Database | None) -> dict[str, str]:
+    """``base`` without any database setting Label Studio would read, plus ours."""
+    names = {prefix + key for key in DATABASE_ENV for prefix in LS_ENV_PREFIXES}
+    return {
+        **{k: v for k, v in base.items() if k not in names and k != "PGSSLMODE"},
+        **database_env(database),
+    }
 
 
 def mask(secret: str) -> str:
@@ -107,6 +232,7 @@ class Server:
     port: int
     data_dir: Path
     host: str = "127.0.0.1"
+    database: str | None = None  # the PostgreSQL URL, password redacted; None: SQLite
 
     @property
     def url(self) -> str:
@@ -170,8 +296,18 @@ def _reap(pid: int) -> bool:
         return False
 
 
-def start(data_dir: Path, port: int, creds: dict[str, str], host: str = "127.0.0.1") -> Server:
-    """Launch ``label-studio start`` in the background (own session), logging to ``<data_dir>/server.log``."""
+def start(
+    data_dir: Path,
+    port: int,
+    creds: dict[str, str],
+    host: str = "127.0.0.1",
+    database: Database | None = None,
+) -> Server:
+    """Launch ``label-studio start`` in the background (own session), logging to ``<data_dir>/server.log``.
+
+    The store is SQLite in ``data_dir`` or, given a :class:`Database`, that PostgreSQL database
+    (its password reaches the server through its environment only; ``data_dir`` still holds the
+    log, pidfile, secret key and uploads)."""
     if port_in_use(port, host):
         # label-studio would silently move to the next free port; fail instead
         raise StudioError(f"port {port} on {host} is already in use; pick another with --port")
@@ -184,7 +320,9 @@ def start(data_dir: Path, port: int, creds: dict[str, str], host: str = "127.0.0
         raise StudioError(
             "the `label-studio` command is not installed in this environment (pip install label-studio)"
         )
-    env = {**os.environ, **QUIET_ENV, **creds, "LABEL_STUDIO_BASE_DATA_DIR": str(data_dir)}
+    env = server_env(
+        {**os.environ, **QUIET_ENV, **creds, "LABEL_STUDIO_BASE_DATA_DIR": str(data_dir)}, database
+    )
     cmd = [
         exe, "start", "--no-browser", "--internal-host", host, "--port", str(port),
         # Label Studio >= 1.20 disables legacy ``Token`` auth for new organisations; the SDK and
@@ -200,7 +338,13 @@ def start(data_dir: Path, port: int, creds: dict[str, str], host: str = "127.0.0
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
-    return Server(pid=proc.pid, port=port, data_dir=data_dir, host=host)
+    return Server(
+        pid=proc.pid,
+        port=port,
+        data_dir=data_dir,
+        host=host,
+        database=database.redacted() if database is not None else None,
+    )
 
 
 def wait_ready(server: Server, token: str | None, timeout: float = 180) -> float:
@@ -242,6 +386,7 @@ def write_pidfile(server: Server) -> None:
         "port": server.port,
         "host": server.host,
         "url": server.url,
+        "database": server.database,
         "started_at": time.time(),
     }
     (server.data_dir / PIDFILE).write_text(json.dumps(info), encoding="utf-8")
@@ -253,7 +398,11 @@ def read_pidfile(data_dir: Path) -> Server | None:
         return None
     info = json.loads(path.read_text(encoding="utf-8"))
     return Server(
-        pid=info["pid"], port=info["port"], data_dir=data_dir.absolute(), host=info["host"]
+        pid=info["pid"],
+        port=info["port"],
+        data_dir=data_dir.absolute(),
+        host=info["host"],
+        database=info.get("database"),
     )
 
 

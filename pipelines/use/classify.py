@@ -6,7 +6,7 @@ each output line is the input plus ``"stance"`` (asserts, denies, unconfirmed, u
 read line by line, classified in batches, written as it goes to a temporary file renamed over the
 output at the end, so memory stays flat on any input size and a failed run never leaves a partial
 output. A bad line is reported with its line number and skipped; with ``--strict`` it stops the
-command instead.
+command instead. ``--shard K/N`` keeps the lines whose id hashes to shard K (:class:`pipelines.core.io.Shard`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,15 @@ from typing import Annotated, Any
 
 import typer
 
-from pipelines.core.io import BadInput, LineHandler, require_id, require_text, run_stream
+from pipelines.core.io import (
+    BadInput,
+    LineHandler,
+    ShardOption,
+    require_id,
+    require_text,
+    run_stream,
+    shard_option,
+)
 from pipelines.core.params import ParamsError, load_section
 
 
@@ -80,15 +88,18 @@ def command(
     params: Annotated[Path, typer.Option(help="params file (section 'classify')")] = Path(
         "params.yaml"
     ),
+    shard: ShardOption = None,
 ) -> None:
     """Classify the stance of each (claim, context, source) line: asserts, denies, unconfirmed or unrelated."""
     from pipelines.models.inference import load_stance
 
+    part = shard_option(shard)
     p = load_section(ClassifyParams, "classify", params)
     size = batch_size or p.batch_size
     loaded = load_stance(model or Path(p.model))
     process = partial(classify_records, loaded, batch_size=size)
-    run_stream("classify", "pairs", input, output, LineHandler(parse_pair, process, size, strict))
+    handler = LineHandler(parse_pair, process, size, strict)
+    run_stream("classify", "pairs", input, output, handler, part)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,8 @@ Source is paired with its nearest Claims (:mod:`pipelines.models.linking`), each
 classified by the stance model with the same marked context as in training
 (:func:`pipelines.core.text.relation_context`), a Claim keeps its most likely Source, and a
 relation that denies or withholds support gets a Denial span on its cue. Streaming, bad-line
-handling and ``--strict`` as in ``classify`` (:mod:`pipelines.core.io`).
+handling, ``--strict`` and ``--shard`` as in
+``classify`` (:mod:`pipelines.core.io`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,15 @@ from typing import Annotated, Any
 import typer
 
 from pipelines.core.document import AnnotationSet, Article, Relation, Span
-from pipelines.core.io import LineHandler, require_id, require_text, run_stream, sha256_files
+from pipelines.core.io import (
+    LineHandler,
+    ShardOption,
+    require_id,
+    require_text,
+    run_stream,
+    sha256_files,
+    shard_option,
+)
 from pipelines.core.params import load_section
 from pipelines.models.annotate import LinkParams, PredictParams, annotate_texts
 
@@ -146,12 +155,14 @@ def command(
     params: Annotated[Path, typer.Option(help="params file (section 'predict')")] = Path(
         "params.yaml"
     ),
+    shard: ShardOption = None,
 ) -> None:
     """Tag Claim/Source/Denial spans in each article and link Sources to Claims with a stance."""
+    part = shard_option(shard)
     p, loaded_tagger, loaded_model = load(params, tagger, model, batch_size)
     process = partial(predict_records, loaded_tagger, loaded_model, p=p)
     handler = LineHandler(parse_article, process, p.articles_per_batch, strict)
-    run_stream("predict", "articles", input, output, handler)
+    run_stream("predict", "articles", input, output, handler, part)
 
 
 if __name__ == "__main__":
