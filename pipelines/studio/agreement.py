@@ -10,9 +10,12 @@ mean instead of counting as 0 or 1):
 
 * ``exact``: same label, start and end, after trimming whitespace at the span edges (an
   annotator dragging the selection over a trailing space is not a disagreement).
-* ``overlap``: token level, as in :func:`pipelines.core.scoring.span_scores` -- each word/punctuation
-  token covered by a span of the label counts once, so partial overlaps get partial credit and
-  the human ceiling is measured the same way the span tagger is scored.
+* ``overlap``: the exact match relaxed: each span of one annotator is paired with at most one
+  overlapping span of the other (same label; exact pairs first, then the largest overlap) and
+  the pair earns the Dice overlap of their word/punctuation tokens (1 for an exact match), so
+  F1 = 2 * credit / (spans of a + spans of b) is never below the exact F1. (It used to pool the
+  tokens each annotator covered, which weighs a span by its length: one long span marked by one
+  annotator only could push it under the exact F1 of the spans both marked alike.)
 
 Stance agreement is measured on relations, not spans. A relation of one annotator and one of
 another are "the same item" when their Source spans overlap and their Claim spans overlap (any
@@ -45,7 +48,7 @@ from pipelines.core.document import (
     read_documents,
 )
 from pipelines.core.io import write_json
-from pipelines.core.scoring import span_scores
+from pipelines.core.scoring import span_scores, tokens
 from pipelines.core.stagelog import log, stage
 
 ADJUDICATED_PREFIX = "adjudicated:"
@@ -94,6 +97,57 @@ def _trimmed(ann: AnnotationSet, text: str) -> dict[str, Span]:
 
 def _overlap(a: Span, b: Span) -> int:
     return max(0, min(a.end, b.end) - max(a.start, b.start))
+
+
+def _token_set(toks: Sequence[tuple[int, int]], span: Span) -> frozenset[int]:
+    return frozenset(i for i, (s, e) in enumerate(toks) if s < span.end and e > span.start)
+
+
+def overlap_credit(text: str, a: Sequence[Span], b: Sequence[Span]) -> float:
+    """Summed Dice credit of a one-to-one matching of same-label overlapping spans of ``a`` and ``b``.
+
+    Spans are compared by (label, start, end), duplicates counted once. Exact pairs are matched
+    first (credit 1), so the credit is never below the number of exact matches.
+    """
+    toks = tokens(text)
+    sa = {(s.label, s.start, s.end): s for s in a}
+    sb = {(s.label, s.start, s.end): s for s in b}
+    ta = {k: _token_set(toks, s) for k, s in sa.items()}
+    tb = {k: _token_set(toks, s) for k, s in sb.items()}
+    candidates = []
+    for ka, x in sa.items():
+        for kb, y in sb.items():
+            if ka[0] != kb[0] or not _overlap(x, y):
+                continue
+            exact = ka == kb
+            shared = len(ta[ka] & tb[kb])
+            size = len(ta[ka]) + len(tb[kb])
+            credit = 1.0 if exact else (2 * shared / size if size else 0.0)
+            if credit:
+                candidates.append((-credit, not exact, ka, kb))
+    used_a: set[tuple[str, int, int]] = set()
+    used_b: set[tuple[str, int, int]] = set()
+    total = 0.0
+    for neg_credit, _, ka, kb in sorted(candidates):
+        if ka not in used_a and kb not in used_b:
+            used_a.add(ka)
+            used_b.add(kb)
+            total -= neg_credit
+    return total
+
+
+def overlap_f1(
+    docs: Sequence[tuple[str, Sequence[Span], Sequence[Span]]], label: str
+) -> float | None:
+    """Pooled overlap F1 of ``label`` over ``(text, spans a, spans b)``; None when neither has one."""
+    credit, n_a, n_b = 0.0, 0, 0
+    for text, a, b in docs:
+        a = [s for s in a if s.label == label]
+        b = [s for s in b if s.label == label]
+        n_a += len({(s.start, s.end) for s in a})
+        n_b += len({(s.start, s.end) for s in b})
+        credit += overlap_credit(text, a, b)
+    return 2 * credit / (n_a + n_b) if n_a + n_b else None
 
 
 # --- stance units ------------------------------------------------------------------------------
@@ -218,20 +272,21 @@ def _span_agreement(
             continue
         scores = span_scores(docs, LABELS)
         entry: dict[str, Any] = {"annotators": [a, b], "documents": len(docs)}
-        for mode in ("exact", "overlap"):
-            per_label = scores[mode]["per_label"]
-            # neither annotator used the label: F1 is undefined, not 0
-            entry[mode] = {
-                label: per_label[label]["f1"]
-                if per_label[label]["pred"] + per_label[label]["gold"]
-                else None
-                for label in LABELS
-            }
+        per_label = scores["exact"]["per_label"]
+        # neither annotator used the label: F1 is undefined, not 0
+        entry["exact"] = {
+            label: per_label[label]["f1"]
+            if per_label[label]["pred"] + per_label[label]["gold"]
+            else None
+            for label in LABELS
+        }
+        entry["overlap"] = {label: overlap_f1(docs, label) for label in LABELS}
         pairs.append(entry)
     counts = Counter(s.label for _, sets in compared for ann in sets.values() for s in ann.spans)
     return {
         "definition": "F1 per label between annotator pairs (pooled over shared documents), mean over pairs; "
-        "exact = same label/start/end after trimming edge whitespace; overlap = token-level",
+        "exact = same label/start/end after trimming edge whitespace; overlap = one-to-one matched "
+        "overlapping spans, each pair credited with the Dice overlap of its tokens",
         **{
             mode: {label: _mean(p[mode][label] for p in pairs) for label in LABELS}
             for mode in ("exact", "overlap")
@@ -373,7 +428,11 @@ def run(annotations: Path, out: Path | None) -> dict[str, Any]:
                 )
                 result = report([])
         except ValueError as e:  # AgreementError, DocumentError, bad JSON: all name the culprit
-            log.error("%s: %s", annotations, e)
+            message = str(e)
+            log.error(
+                "%s",
+                message if message.startswith(str(annotations)) else f"{annotations}: {message}",
+            )
             raise typer.Exit(1) from e
         if out is not None:
             write_json(out, result, ensure_ascii=False, indent=2, sort_keys=True)
