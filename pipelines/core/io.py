@@ -14,11 +14,14 @@ refused by the caller's ``parse``) is reported with its line number and skipped,
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import json
 import os
 import shutil
+import signal
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -118,18 +121,36 @@ def atomic_dir(out: PathLike) -> Iterator[Path]:
 # --- reading and hashing -----------------------------------------------------------------------
 
 
-def read_jsonl(path: PathLike) -> Iterator[dict[str, Any]]:
-    """Yield one dict per non-empty line; a bad line raises naming the file and line number."""
-    with open(path, encoding="utf-8") as f:
+def read_jsonl_numbered(path: PathLike) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, dict) per non-empty line; a bad line raises naming the file and line number.
+    A byte-order mark before the first line is read as one, not as part of the line."""
+    with open(path, encoding="utf-8-sig") as f:
         for lineno, line in enumerate(f, 1):
             if not line.strip():
                 continue
             try:
-                yield json.loads(line)
+                yield lineno, json.loads(line)
             except json.JSONDecodeError as e:
                 raise ValueError(
                     f"{path}:{lineno}: not valid JSON ({e.msg}, column {e.colno})"
                 ) from e
+
+
+def read_jsonl(path: PathLike) -> Iterator[dict[str, Any]]:
+    """Yield one dict per non-empty line; a bad line raises naming the file and line number."""
+    for _, record in read_jsonl_numbered(path):
+        yield record
+
+
+def read_records(path: PathLike, make: Callable[[dict[str, Any]], T], what: str) -> Iterator[T]:
+    """``make(line)`` per JSONL line; a line of another shape (a field missing or of the wrong
+    type) is a ValueError naming the file, the line and what the file should be."""
+    for lineno, record in read_jsonl_numbered(path):
+        try:
+            yield make(record)
+        except (KeyError, TypeError, AttributeError) as e:
+            why = f"no field {e}" if isinstance(e, KeyError) else str(e)
+            raise ValueError(f"{path}:{lineno}: not {what} ({why})") from None
 
 
 def copy_hashed(src: IO[bytes], dest: Path) -> tuple[str, int]:
@@ -258,6 +279,7 @@ class StreamCounts:
     lines: int = 0
     written: int = 0
     skipped: int = 0
+    bytes_read: int = 0
 
 
 def _records(
@@ -269,7 +291,9 @@ def _records(
 ) -> Iterator[T]:
     """Parsed input items; a bad line is logged and skipped, or raises :class:`InputError`."""
     for lineno, raw in enumerate(f, 1):
-        bar.update(len(raw))
+        counts.bytes_read += len(raw)
+        if lineno == 1:
+            raw = raw.removeprefix(codecs.BOM_UTF8)  # an editor's byte-order mark is no content
         if not raw.strip():
             continue
         counts.lines += 1
@@ -288,8 +312,9 @@ def _records(
 def stream_jsonl(in_path: Path, out_path: Path, handler: LineHandler[T], desc: str) -> StreamCounts:
     """Read ``in_path`` line by line, process batches of parsed items, write JSONL to ``out_path``.
 
-    Output goes through :func:`atomic_open`: a crash or a ``--strict`` failure leaves any
-    previous output untouched and no partial file.
+    Output goes through :func:`atomic_open`: a crash, a ``--strict`` failure or a run whose every
+    line was skipped leaves any previous output untouched and no partial file. The progress bar
+    counts input bytes once their batch is written, so it shows work done, not lines read.
     """
     counts = StreamCounts()
     with (
@@ -303,6 +328,7 @@ def stream_jsonl(in_path: Path, out_path: Path, handler: LineHandler[T], desc: s
                 out.write(json.dumps(rec, ensure_ascii=False) + "\n")
                 counts.written += 1
             out.flush()  # written as it goes: a batch's results leave memory at once
+            bar.update(counts.bytes_read - bar.n)
             bar.set_postfix(written=counts.written, skipped=counts.skipped)
 
         batch: list[T] = []
@@ -313,7 +339,37 @@ def stream_jsonl(in_path: Path, out_path: Path, handler: LineHandler[T], desc: s
                 batch = []
         if batch:
             flush(batch)
+        bar.update(counts.bytes_read - bar.n)
+        if counts.lines and counts.skipped == counts.lines:
+            raise InputError(
+                f"{in_path}: all {counts.lines} lines were skipped (see the warnings above); "
+                f"nothing written to {out_path}: fix the input lines and rerun"
+            )
     return counts
+
+
+@contextmanager
+def signals_as_exit() -> Iterator[None]:
+    """SIGTERM (like Ctrl-C's SIGINT) unwinds the stack as an exception, so the ``finally`` and
+    ``except`` blocks on the way (the temporary output's removal) run: the default SIGTERM action
+    would end the process on the spot and leave the temporary file behind."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        raise Interrupted(signal.Signals(signum).name)
+
+    old = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+class Interrupted(BaseException):
+    """A termination signal arrived mid-run (a BaseException, like KeyboardInterrupt, so that
+    no ``except Exception`` on the way swallows it)."""
 
 
 def run_stream(
@@ -326,7 +382,13 @@ def run_stream(
         raise typer.BadParameter("the output must be a different file from the input")
     with stage(name, fail_on=(InputError,)) as report:
         t0 = time.perf_counter()
-        counts = stream_jsonl(in_path, out_path, handler, name)
+        try:
+            with signals_as_exit():
+                counts = stream_jsonl(in_path, out_path, handler, name)
+        except (KeyboardInterrupt, Interrupted) as e:
+            why = str(e) or "SIGINT"
+            log.error("%s: interrupted (%s); %s was not written", name, why, out_path)
+            raise typer.Exit(code=130 if why == "SIGINT" else 143) from None
         seconds = time.perf_counter() - t0
         report.update(lines=counts.lines, written=counts.written, skipped=counts.skipped)
         report[f"{unit}_per_s"] = round(counts.written / seconds, 2) if seconds else 0.0

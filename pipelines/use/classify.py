@@ -20,6 +20,22 @@ import typer
 
 from pipelines.core.io import BadInput, LineHandler, require_id, require_text, run_stream
 from pipelines.core.params import ParamsError, load_section
+from pipelines.core.stagelog import one_line_errors
+
+
+class ModelMissing(RuntimeError):
+    """No trained model where a command looks for one; the message says how to get one."""
+
+
+def require_model(path: Path, task: str, option: str) -> Path:
+    """``path`` when it holds trained weights; else :class:`ModelMissing` naming it and the fix
+    (checked before torch is imported, so the user sees one line, not a loader traceback)."""
+    if not (path / "model.safetensors").is_file():
+        raise ModelMissing(
+            f"{path}: no trained {task} model (no model.safetensors); train it with "
+            f"`make pipeline` (or `dvc repro train_{task}`), or pass {option} DIR"
+        )
+    return path
 
 
 @dataclass(frozen=True)
@@ -86,7 +102,8 @@ def command(
 
     p = load_section(ClassifyParams, "classify", params)
     size = batch_size or p.batch_size
-    loaded = load_stance(model or Path(p.model))
+    with one_line_errors(ModelMissing):
+        loaded = load_stance(require_model(model or Path(p.model), "stance", "--model"))
     process = partial(classify_records, loaded, batch_size=size)
     run_stream("classify", "pairs", input, output, LineHandler(parse_pair, process, size, strict))
 
