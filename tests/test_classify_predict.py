@@ -585,3 +585,36 @@ def test_model_predictions_arrive_as_pre_annotations(params, studio):
     labels = [r for r in prediction.result if r["type"] == "labels"]
     assert len(labels) == len(ann.spans)
     assert sum(r["type"] == "relation" for r in prediction.result) == len(ann.relations)
+
+
+def test_seed_report_writes_the_readme_block_from_a_predict_run(tmp_path, params, models, mirror):
+    """`make seed-report`'s module on the ingested seed (mirror) with real (tiny) models."""
+    from pipelines.core.document import write_articles
+    from pipelines.sources.ingest import ingest
+    from pipelines.use import seed_report
+
+    (seed,) = ingest((str(mirror / "seeds/000_05a0f9568dd331cd.txt"),), 200).articles
+    corpus = tmp_path / "articles.jsonl"
+    write_articles(corpus, [seed])
+    readme = tmp_path / "README.md"
+    readme.write_text("# x\n\n<!-- seed:start -->\nold\n<!-- seed:end -->\n\nafter\n", "utf-8")
+    proc = claimtrace_module("pipelines.use.seed_report", corpus, readme, "--params", params)
+    assert proc.returncode == 0, proc.stderr
+    text = readme.read_text(encoding="utf-8")
+    block = text.split("<!-- seed:start -->\n")[1].split("<!-- seed:end -->")[0]
+    assert block.startswith("`claimtrace predict` on the seed article") and "old" not in block
+    assert "models `claimtrace-" in block and text.endswith("\n\nafter\n")
+    assert "claimtrace-e3b0c44298fc" not in block  # the digest of no weights at all
+    assert block.count("\n| ") <= 2 + seed_report.MAX_RELATIONS
+    # never a copy of the article: no sentence of it is in the block
+    assert not any(s.strip() in block for s in seed.text.split(".") if len(s.split()) > 9)
+    # no seed in the corpus: one line saying what to do
+    write_articles(corpus, [])
+    line = one_line(claimtrace_module("pipelines.use.seed_report", corpus, readme))
+    assert "CLAIMTRACE_DATA_MIRROR" in line and str(corpus) in line
+
+
+def claimtrace_module(module: str, *args: object) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", module, *map(str, args)], capture_output=True, text=True, timeout=600
+    )

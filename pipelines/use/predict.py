@@ -169,6 +169,11 @@ def _weights_digest(*model_dirs: Path) -> str:
     return sha256_files(f for d in model_dirs for f in sorted(d.glob("*.safetensors")))[:12]
 
 
+def weights_version(tagger: Path, model: Path) -> str:
+    """The name a prediction of these two models carries (Label Studio, the README's seed block)."""
+    return f"claimtrace-{_weights_digest(tagger, model)}"
+
+
 @dataclass(frozen=True)
 class ModelPredictor:
     """Pre-annotations from the trained models, for ``claimtrace studio push --predictions model``."""
@@ -201,8 +206,8 @@ def predictor(
     """The studio push hook: loads the models (``--tagger``/``--model``, else params.yaml's
     ``predict`` section) once."""
     p, loaded_tagger, loaded_model = load(params, tagger, model)
-    digest = _weights_digest(tagger or Path(p.tagger), model or Path(p.model))
-    return ModelPredictor(loaded_tagger, loaded_model, p, f"claimtrace-{digest}")
+    version = weights_version(tagger or Path(p.tagger), model or Path(p.model))
+    return ModelPredictor(loaded_tagger, loaded_model, p, version)
 
 
 def command(
