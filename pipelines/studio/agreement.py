@@ -229,7 +229,8 @@ def _mean(values: Iterable[float | None]) -> float | None:
 
 
 def report(documents: Iterable[Document]) -> dict[str, Any]:
-    """Agreement between the gold annotators of ``documents`` (see the module docstring)."""
+    """Agreement between the gold annotators of ``documents``: numbers only, the definitions are
+    the module docstring's (text in a metrics file makes `dvc metrics show` unreadable)."""
     n_docs = 0
     by_size = Counter[str]()
     compared: list[tuple[Document, dict[str, AnnotationSet]]] = []
@@ -284,9 +285,6 @@ def _span_agreement(
         pairs.append(entry)
     counts = Counter(s.label for _, sets in compared for ann in sets.values() for s in ann.spans)
     return {
-        "definition": "F1 per label between annotator pairs (pooled over shared documents), mean over pairs; "
-        "exact = same label/start/end after trimming edge whitespace; overlap = one-to-one matched "
-        "overlapping spans, each pair credited with the Dice overlap of its tokens",
         **{
             mode: {label: _mean(p[mode][label] for p in pairs) for label in LABELS}
             for mode in ("exact", "overlap")
@@ -315,8 +313,6 @@ def _stance_agreement(
             }
         )
     return {
-        "definition": "relations matched across annotators by overlapping Source and Claim spans; "
-        "kappa per pair on shared relations (mean over pairs); alpha nominal over all units",
         "relations": sum(len(ann.relations) for _, sets in compared for ann in sets.values()),
         "units": len(units),
         "units_shared": sum(len(u) >= 2 for u in units),
