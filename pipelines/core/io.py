@@ -9,7 +9,9 @@ its permissions; a new one gets the usual mode (``0o666`` less the umask).
 line, hands batches of parsed items to a function and writes its output records as they come, so
 memory stays flat on any input size. A bad line (not JSON, not UTF-8, not writable back, or
 refused by the caller's ``parse``) is reported with its line number and skipped, or under
-``strict`` stops the run. :func:`run_stream` adds the stage report and the command's exit.
+``strict`` stops the run; a run whose every line was skipped is an error too (no empty output).
+A UTF-8 byte-order mark before the first line is dropped. :func:`run_stream` adds the stage
+report, the command's exit, and SIGINT/SIGTERM handling that removes the temporary output.
 """
 
 from __future__ import annotations
