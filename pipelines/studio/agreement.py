@@ -54,6 +54,7 @@ from pipelines.core.stagelog import log, stage
 ADJUDICATED_PREFIX = "adjudicated:"
 RULES = ("majority", "reviewer")
 TIE_STANCE = "unconfirmed"  # an undecided stance vote means the stance is not established
+NOT_COMPUTED = "no document has two or more gold annotators"  # why agreement_computed is false
 
 
 class AgreementError(ValueError):
@@ -248,7 +249,6 @@ def report(documents: Iterable[Document]) -> dict[str, Any]:
         "documents_without_gold": by_size["0"],
         "annotators": annotators,
         "agreement_computed": bool(compared),
-        "reason": None if compared else "no document has two or more gold annotators",
         "spans": _span_agreement(compared, annotators),
         "stance": _stance_agreement(compared, annotators),
     }
@@ -437,7 +437,7 @@ def run(annotations: Path, out: Path | None) -> dict[str, Any]:
         counts["annotators"] = len(result["annotators"])
         counts["units"] = result["stance"]["units"]
         if not result["agreement_computed"]:
-            log.warning("%s: %s", annotations, result["reason"])
+            log.warning("%s: %s", annotations, NOT_COMPUTED)
     return result
 
 
