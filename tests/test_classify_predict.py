@@ -618,3 +618,27 @@ def claimtrace_module(module: str, *args: object) -> subprocess.CompletedProcess
     return subprocess.run(
         [sys.executable, "-m", module, *map(str, args)], capture_output=True, text=True, timeout=600
     )
+
+
+@pytest.mark.studio
+def test_studio_push_takes_tagger_and_model_like_predict(tmp_path, models, studio):
+    """The real `claimtrace studio push --predictions model --tagger DIR --model DIR`: the folders
+    given win over params.yaml's (which name none that exist here)."""
+    from pipelines.core.document import Article, write_articles
+    from pipelines.studio.sync import connect, export_tasks, find_project
+
+    (tmp_path / "params.yaml").write_text(PARAMS_YAML.format(models="nowhere"), encoding="utf-8")
+    write_articles(tmp_path / "articles.jsonl", [Article.from_text(ARTICLES[0]["text"])])
+    env = os.environ | {"LABEL_STUDIO_URL": studio.url, "LABEL_STUDIO_API_KEY": studio.token}
+    project = "push-model-options"
+    proc = claimtrace(
+        "studio", "push", "--articles", "articles.jsonl", "--project", project,
+        "--predictions", "model", "--tagger", models / "tagger", "--model", models / "stance",
+        cwd=tmp_path, env=env,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert studio.token not in proc.stdout + proc.stderr
+    client = connect(studio.url, studio.token)
+    (task,) = export_tasks(client, find_project(client, project))
+    (prediction,) = client.predictions.list(task=task["id"])
+    assert prediction.model_version.startswith("claimtrace-")
