@@ -5,11 +5,15 @@ PYTHON ?= python3.11
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.claimtrace-installed
+# DVC runs each stage's `python -m pipelines...` with the `python` found on PATH: recipes that
+# call dvc put the venv first on PATH (as `source .venv/bin/activate` would), so `make pipeline`
+# works from a plain shell and `dvc repro` from an activated venv runs the same commands.
+IN_VENV := PATH="$(abspath $(BIN)):$$PATH" VIRTUAL_ENV="$(abspath $(VENV))"
 
 export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_NO_ADVISORY_WARNINGS ?= 1
 
-.PHONY: install pipeline lint test browser postgres lock clean-venv bench
+.PHONY: install pipeline lint test browser postgres lock clean-venv bench plots-template seed-report
 
 # torch first, on its own: `torch==2.13.0` takes the CPU wheel from the machine's local wheel
 # folder, while resolving it together with the rest could pull a multi-GB CUDA build.
@@ -43,7 +47,7 @@ postgres:
 	fi
 
 pipeline: install
-	$(BIN)/dvc repro
+	$(IN_VENV) $(BIN)/dvc repro
 	$(BIN)/python -m pipelines.learn.results_table metrics README.md
 
 # ruff settings live in pyproject.toml; `$(BIN)/ruff format .` and `$(BIN)/ruff check --fix .` fix
@@ -65,6 +69,19 @@ bench: install
 	$(BIN)/python -m benchmarks.dvc_noop
 	if [ -f benchmarks/studio_import.py ]; then $(BIN)/python benchmarks/studio_import.py; fi
 	$(BIN)/python -m benchmarks.report
+
+# The README's seed block: what `predict` finds in the seed article, from a real run of the
+# trained models (after `make pipeline`).
+seed-report: install
+	$(BIN)/python -m pipelines.use.seed_report data/corpus/articles.jsonl README.md
+
+# `dvc plots show` renders offline with tools/dvc-plots/offline.html (plots.html_template in
+# .dvc/config): vega, vega-lite and vega-embed inlined from the npm packages pinned in
+# tools/dvc-plots/package-lock.json. The built page is committed; rebuild it after changing
+# package.json (needs node/npm and the npm registry).
+plots-template: install
+	cd tools/dvc-plots && npm ci --ignore-scripts --no-audit --no-fund
+	$(BIN)/python tools/dvc-plots/build.py
 
 # Regenerate the lock after changing requirements.in (torch and this package are installed apart).
 lock:

@@ -9,10 +9,12 @@ gets its predictors from here, so the studio code never imports the model code.
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 
 import typer
 
 from pipelines.studio import cli as studio_cli
+from pipelines.studio.server import StudioError
 from pipelines.studio.sync import FunctionPredictor, Predictor
 
 app = typer.Typer(
@@ -44,11 +46,16 @@ def rules_predictor() -> Predictor:
     return FunctionPredictor(name="rules", version=rules.VERSION, annotate=rules.annotate)
 
 
-def model_predictor() -> Predictor:
-    """Pre-annotations by the trained models named in params.yaml (``--predictions model``)."""
+def model_predictor(tagger: Path | None = None, model: Path | None = None) -> Predictor:
+    """Pre-annotations by the trained models (``--predictions model [--tagger DIR] [--model DIR]``,
+    default: params.yaml's ``predict`` section); a missing model is a one-line StudioError."""
+    from pipelines.use.classify import ModelMissing
     from pipelines.use.predict import predictor
 
-    return predictor()
+    try:
+        return predictor(tagger=tagger, model=model)
+    except ModelMissing as e:
+        raise StudioError(f"{e}; or push with --predictions rules") from None
 
 
 studio_cli.PREDICTORS.update(rules=rules_predictor, model=model_predictor)

@@ -29,6 +29,38 @@ def mirror() -> Path:
     return root
 
 
+# --- a real browser ----------------------------------------------------------------------------
+
+CHROMIUM = Path(
+    "/usr/bin/chromium"
+)  # Debian's (make browser): Playwright's download needs a network
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture
+def chromium() -> Iterator[object]:
+    """Headless Debian chromium driven by Playwright (a ``playwright.sync_api.Browser``)."""
+    if not CHROMIUM.exists():
+        pytest.skip("needs Debian chromium: apt-get install -y chromium")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="needs Playwright")
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
 # --- Label Studio ------------------------------------------------------------------------------
 
 

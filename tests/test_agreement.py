@@ -9,8 +9,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pipelines.core.document import (
+    LABELS,
     AnnotationSet,
     Article,
     Document,
@@ -73,6 +76,8 @@ def test_identical_annotators_agree_perfectly():
     )
     for mode in ("exact", "overlap"):
         assert r["spans"][mode] == {"Claim": 1.0, "Source": 1.0, "Denial": 1.0}
+    # a metrics file holds numbers: definitions live in the module docstring, not in each run
+    assert "definition" not in r["spans"] and "definition" not in r["stance"]
     assert r["spans"]["spans"] == {"Claim": 4, "Source": 4, "Denial": 2}
     st = r["stance"]
     assert st["units"] == 2 and st["units_shared"] == 2
@@ -176,9 +181,7 @@ def test_minority_span_is_dropped_by_majority():
 def test_single_annotator_is_reported_not_compared():
     d = doc(ann("alice", FULL, RELS), ann("model", FULL, RELS, provenance="prediction"))
     r = report([d])
-    assert (
-        not r["agreement_computed"] and r["reason"] == "no document has two or more gold annotators"
-    )
+    assert not r["agreement_computed"] and "reason" not in r
     assert (
         r["documents"] == 1
         and r["documents_single_annotator"] == 1
@@ -296,24 +299,58 @@ def test_command_bad_line_names_file_and_line(tmp_path: Path):
     assert not (tmp_path / "agreement.json").exists()
 
 
-@pytest.mark.parametrize("pulled", [False, True], ids=["before-any-pull", "pulled"])
-def test_studio_agreement_runs_the_stage(tmp_path: Path, pulled: bool):
-    """`claimtrace studio agreement` is the DVC stage's code: the same file, the same handling of
-    an export that does not exist yet, and the report on stdout."""
-    src = tmp_path / "export" / "annotations.jsonl"
-    if pulled:
-        write_documents(src, [doc(ann("alice", FULL, RELS), ann("bob", FULL, RELS))])
-    stage_out, cli_out = tmp_path / "stage.json", tmp_path / "cli.json"
-    assert run_command(src, stage_out).returncode == 0
-    command = ["studio", "agreement", "--annotations", str(src), "--out", str(cli_out)]
-    res = subprocess.run(
+def studio_agreement(src: Path, out: Path) -> subprocess.CompletedProcess[str]:
+    command = ["studio", "agreement", "--annotations", str(src), "--out", str(out)]
+    return subprocess.run(
         [sys.executable, "-m", "pipelines.cli", *command],
         check=False, capture_output=True, text=True, cwd=Path(__file__).parents[1],
     )  # fmt: skip
+
+
+def test_studio_agreement_runs_the_stage(tmp_path: Path):
+    """`claimtrace studio agreement` is the DVC stage's code: the same file and the report on stdout."""
+    src = tmp_path / "export" / "annotations.jsonl"
+    write_documents(src, [doc(ann("alice", FULL, RELS), ann("bob", FULL, RELS))])
+    stage_out, cli_out = tmp_path / "stage.json", tmp_path / "cli.json"
+    assert run_command(src, stage_out).returncode == 0
+    res = studio_agreement(src, cli_out)
     assert res.returncode == 0, res.stderr
-    assert ("not found: no annotations pulled yet" in res.stderr) is not pulled
     assert cli_out.read_bytes() == stage_out.read_bytes()
     assert json.loads(res.stdout) == json.loads(stage_out.read_text(encoding="utf-8"))
+
+
+def one_line_error(res: subprocess.CompletedProcess[str]) -> str:
+    assert res.returncode != 0 and res.stdout == ""
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in res.stderr, res.stderr
+    return lines[0]
+
+
+def test_studio_agreement_before_any_pull_is_one_line(tmp_path: Path):
+    """The user's command says what to do (the DVC stage, above, stays quiet: no pull is no error)."""
+    src = tmp_path / "export" / "annotations.jsonl"
+    line = one_line_error(studio_agreement(src, tmp_path / "cli.json"))
+    assert str(src) in line and "claimtrace studio pull" in line
+    assert not (tmp_path / "cli.json").exists()
+
+
+@pytest.mark.parametrize(
+    "content, why",
+    [
+        ('{"id": "a1", "text": "An article, not a pulled document."}\n', "no field 'article'"),
+        ("[1, 2]\n", "not a documents line"),
+        ('{"article": {"id": "a", "text": "t", "colour": 1}}\n', "colour"),
+    ],
+    ids=["articles-jsonl", "not-an-object", "unknown-field"],
+)
+def test_studio_agreement_on_a_file_that_is_no_pull_export(tmp_path: Path, content: str, why: str):
+    src = tmp_path / "articles.jsonl"
+    src.write_text(content, encoding="utf-8")
+    for res in (studio_agreement(src, tmp_path / "a.json"), run_command(src, tmp_path / "b.json")):
+        line = one_line_error(res)
+        assert f"{src}:1: not a documents line" in line and why in line, line
+        assert "claimtrace studio pull" in line
+    assert not list(tmp_path.glob("*.json"))
 
 
 def test_polnear_articles_with_several_annotators(mirror):
@@ -339,3 +376,98 @@ def test_polnear_articles_with_several_annotators(mirror):
     for d in docs:
         if len(d.annotations) >= 2:
             validate(Document(d.article, (*d.annotations, adjudicate(d))))
+
+
+# --- overlap F1: a relaxation of exact F1 ----------------------------------------------------
+
+EDGE = "Officials in Kyiv said Russia used North Korean missiles in two attacks last week."
+
+
+def spans_at(*parts: tuple[str, str]) -> list[Span]:
+    """Spans of EDGE from (label, substring) pairs; ``substring`` may be a word prefix."""
+    return [span(f"x{i}", label, sub, text=EDGE) for i, (label, sub) in enumerate(parts)]
+
+
+LONG_CLAIM = ("Claim", "Russia used North Korean missiles in two attacks last week")
+
+
+@pytest.mark.parametrize(
+    "a, b, exact, overlap",
+    [
+        # identical spans
+        ([("Source", "Officials")], [("Source", "Officials")], 1.0, 1.0),
+        # disjoint spans of one label
+        ([("Claim", "Russia used")], [("Claim", "two attacks")], 0.0, 0.0),
+        # partial overlap: tokens 3 vs 2, 2 shared -> Dice 0.8
+        ([("Claim", "Russia used North")], [("Claim", "used North")], 0.0, 0.8),
+        # a span ending inside a word touches the same token: full credit, no exact match
+        ([("Source", "Officials")], [("Source", "Officia")], 0.0, 1.0),
+        # THE BUG: one long span marked by one annotator only, short ones agreed exactly. Pooled
+        # tokens gave 2*1/(1+13) = 0.14 < exact 0.5; spans give 2*1/(1+3) = 0.5
+        (
+            [("Claim", "Kyiv")],
+            [("Claim", "Kyiv"), LONG_CLAIM, ("Claim", "Officials in")],
+            0.5,
+            0.5,
+        ),
+        # a span nested in another of the same annotator: the exact pair is matched first
+        ([LONG_CLAIM, ("Claim", "Russia used")], [("Claim", "Russia used")], 2 / 3, 2 / 3),
+        # one long span vs two short ones inside it: matched one-to-one, not twice
+        (
+            [LONG_CLAIM],
+            [("Claim", "Russia used"), ("Claim", "two attacks last week")],
+            0.0,
+            2 * (2 * 4 / (10 + 4)) / 3,
+        ),
+        # overlapping spans of different labels never match
+        ([("Source", "Officials in Kyiv")], [("Claim", "Officials in Kyiv")], 0.0, 0.0),
+        # the same span twice in one annotation counts once
+        ([("Source", "Kyiv"), ("Source", "Kyiv")], [("Source", "Kyiv")], 1.0, 1.0),
+        # only one annotator used the labels: 0, not undefined
+        ([("Source", "Kyiv")], [], 0.0, 0.0),
+        # nobody used any label: undefined
+        ([], [], None, None),
+    ],
+)
+def test_overlap_f1_edge_cases(a, b, exact, overlap):
+    r = report([doc(ann_spans("alice", a), ann_spans("bob", b), text=EDGE)])
+    for mode, want in (("exact", exact), ("overlap", overlap)):
+        got = [v for v in r["spans"][mode].values() if v is not None]
+        if want is None:
+            assert got == [], mode
+        else:
+            assert max(got) == pytest.approx(want), (mode, r["spans"][mode])
+    assert all(
+        o >= e
+        for e, o in zip(r["spans"]["exact"].values(), r["spans"]["overlap"].values(), strict=True)
+        if e is not None
+    )
+
+
+def ann_spans(name: str, parts: list[tuple[str, str]]) -> AnnotationSet:
+    return AnnotationSet(name, "gold", tuple(spans_at(*parts)), (), origin=f"test:{name}")
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(LABELS), st.integers(0, 80), st.integers(1, 20)), max_size=6
+    ),
+    st.lists(
+        st.tuples(st.sampled_from(LABELS), st.integers(0, 80), st.integers(1, 20)), max_size=6
+    ),
+)
+def test_overlap_f1_is_never_below_exact(a, b):
+    def spans(name, parts):
+        out = []
+        for i, (label, start, length) in enumerate(parts):
+            end = min(len(EDGE), start + length)
+            out.append(Span(f"{name}{i}", label, start, end, EDGE[start:end]))
+        return AnnotationSet(name, "gold", tuple(out), (), origin=f"test:{name}")
+
+    r = report([Document(Article.from_text(EDGE), (spans("a", a), spans("b", b)))])
+    for label in LABELS:
+        e, o = r["spans"]["exact"][label], r["spans"]["overlap"][label]
+        assert (e is None) == (o is None)
+        if e is not None:
+            assert e - 1e-9 <= o <= 1.0 + 1e-9

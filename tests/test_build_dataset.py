@@ -351,3 +351,26 @@ def test_partly_overlapping_source_and_claim_still_make_a_pair():
     doc = validate(Document(Article.from_text(text), (ann,)))
     (pair,) = relation_pairs(doc, ann, "polnear_train", negatives=0, context_chars=300)
     assert SRC_OPEN in pair.context and CLM_OPEN in pair.context and pair.stance == "asserts"
+
+
+def test_every_version_of_an_article_lands_in_one_split(tmp_path):
+    """An article's id is its identity (ingest: its file, URL or given id), its text hash its
+    version: two annotated versions of one article share a group, hence a split."""
+    from datasets import load_from_disk
+
+    imported, ann = write_corpus(tmp_path, annotations=None)
+    versions = []
+    for i in range(8):
+        doc = make_document(9000 + i, ("alice",))
+        edited = Article(id=doc.article.id, text=doc.article.text + " It was updated later.")
+        versions += [doc, Document(edited, doc.annotations)]
+    write_documents(ann / "annotations.jsonl", versions)
+    shutil.copy(REPO / "params.ci.yaml", tmp_path / "params.yaml")
+    command(imported, ann, tmp_path / "datasets", params=tmp_path / "params.yaml")
+    tagger = load_from_disk(str(tmp_path / "datasets" / "tagger"))
+    home: dict[str, set[str]] = {}
+    for split, ds in tagger.items():
+        for row in ds:
+            if row["subset"] == "annotations":
+                home.setdefault(row["group"], set()).add(split.removesuffix("_other_annotators"))
+    assert len(home) == 8 and all(len(splits) == 1 for splits in home.values()), home

@@ -11,8 +11,10 @@ import io
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -326,20 +328,120 @@ def test_stream_processes_in_batches_and_renames_at_the_end(tmp_path):
     assert [r["id"] for r in read_out(out)] == list(range(10))
 
 
-def test_classify_missing_model_fails_clearly(tmp_path, params):
-    inp = write_lines(tmp_path / "in.jsonl", GOOD_PAIRS)
-    result = run(
-        "classify",
-        inp,
-        "-o",
-        tmp_path / "o.jsonl",
-        "--params",
-        params,
-        "--model",
-        tmp_path / "nope",
+def claimtrace(*args: object, cwd: Path | None = None, **popen) -> subprocess.CompletedProcess[str]:
+    """The installed ``claimtrace`` command, as a user runs it (this venv's entry point by path)."""
+    exe = Path(sys.executable).parent / "claimtrace"
+    return subprocess.run(
+        [str(exe), *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=300, **popen
     )
-    assert result.exit_code != 0
-    assert "model.safetensors" in str(result.exception)
+
+
+def one_line(proc: subprocess.CompletedProcess[str]) -> str:
+    """The error a failed command printed: exactly one line, no traceback, non-zero exit."""
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr, proc.stderr
+    lines = [x for x in proc.stderr.splitlines() if x.strip()]
+    assert len(lines) == 1, proc.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    "command, option",
+    [
+        (["classify", "in.jsonl", "-o", "out.jsonl"], "--model"),
+        (["predict", "in.jsonl", "-o", "out.jsonl"], "--tagger"),
+        (["studio", "push", "--articles", "in.jsonl", "--predictions", "model"], "--tagger"),
+        (
+            ["studio", "push", "--articles", "in.jsonl", "--predictions", "model", "--tagger", "t"],
+            "--tagger",
+        ),
+    ],
+    ids=["classify", "predict", "studio-push", "studio-push-tagger-option"],
+)
+def test_without_trained_models_one_line_names_the_folder_and_the_fix(tmp_path, command, option):
+    """Before: tracebacks of 47, 62 and 86 lines. No Label Studio is needed to see this error."""
+    write_lines(tmp_path / "in.jsonl", [{"id": "a", "text": "x", "claim": "c", "context": "c"}])
+    (tmp_path / "params.yaml").write_text(PARAMS_YAML.format(models="models"), encoding="utf-8")
+    line = one_line(claimtrace(*command, cwd=tmp_path))
+    folder = "t" if "t" in command else "models/stance" if option == "--model" else "models/tagger"
+    assert f"{folder}: no trained" in line and "make pipeline" in line and option in line, line
+    assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_studio_push_model_folders_only_with_model_predictions(tmp_path):
+    write_lines(tmp_path / "in.jsonl", [{"id": "a", "text": "x"}])
+    for predictions in ("rules", "none"):
+        line = one_line(
+            claimtrace(
+                "studio", "push", "--articles", "in.jsonl", "--predictions", predictions,
+                "--model", "m", cwd=tmp_path,
+            )
+        )  # fmt: skip
+        assert "--predictions model" in line
+
+
+def test_a_byte_order_mark_does_not_cost_the_first_line(tmp_path, params):
+    """Before, json.loads refused the BOM and the first line was skipped."""
+    inp = tmp_path / "in.jsonl"
+    write_lines(inp, GOOD_PAIRS)
+    inp.write_bytes(b"\xef\xbb\xbf" + inp.read_bytes())
+    out = tmp_path / "out.jsonl"
+    result = run("classify", inp, "-o", out, "--params", params)
+    assert result.exit_code == 0 and "line skipped" not in result.output, result.output
+    assert [r["id"] for r in read_out(out)] == ["a", 2]
+    arts = tmp_path / "articles.jsonl"
+    write_lines(arts, ARTICLES[:1])
+    arts.write_bytes(b"\xef\xbb\xbf" + arts.read_bytes())
+    result = run("predict", arts, "-o", tmp_path / "pred.jsonl", "--params", params)
+    assert result.exit_code == 0 and "line skipped" not in result.output, result.output
+    assert [r["id"] for r in read_out(tmp_path / "pred.jsonl")] == ["short"]
+
+
+@pytest.mark.parametrize("command", ["classify", "predict"])
+def test_a_run_that_skipped_every_line_fails(tmp_path, params, command):
+    """Before: exit 0 and an empty output file."""
+    inp = write_lines(tmp_path / "in.jsonl", ['{"id": "x"}', "{bad"])
+    out = tmp_path / "out.jsonl"
+    result = run(command, inp, "-o", out, "--params", params)
+    assert result.exit_code == 1
+    assert f"{inp}: all 2 lines were skipped" in result.output
+    assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == [
+        "in.jsonl",
+        "params.yaml",
+    ]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_an_interrupted_run_leaves_no_temporary_file(tmp_path, params, sig):
+    """Signal the real command once its temporary output exists (an event, not a sleep)."""
+    inp = write_lines(tmp_path / "in.jsonl", ARTICLES * 400)
+    out = tmp_path / "out.jsonl"
+    out.write_text("previous run\n", encoding="utf-8")
+    exe = Path(sys.executable).parent / "claimtrace"
+    cmd = [str(exe), "predict", str(inp), "-o", str(out), "--params", str(params)]
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 240
+        while not list(tmp_path.glob(".out.jsonl.*.tmp")):
+            assert proc.poll() is None and time.monotonic() < deadline, "no temporary output"
+            time.sleep(0.05)
+        proc.send_signal(sig)
+        _, stderr = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == (130 if sig == signal.SIGINT else 143), stderr
+    assert "interrupted" in stderr and "Traceback" not in stderr, stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl", "out.jsonl", "params.yaml"]
+    assert out.read_text(encoding="utf-8") == "previous run\n"
+
+
+def test_progress_shows_work_done(tmp_path, params):
+    """A long run shows a progress bar that moves per written batch, with counts."""
+    inp = write_lines(tmp_path / "in.jsonl", GOOD_PAIRS * 6)
+    proc = claimtrace(
+        "classify", inp, "-o", tmp_path / "out.jsonl", "--params", params, "--batch-size", 2
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert re.search(r"classify: +100%.*skipped=0, written=12", proc.stderr), proc.stderr
 
 
 # --- predict ------------------------------------------------------------------------------------
@@ -641,3 +743,60 @@ def test_classify_shards_concatenate_to_the_single_run(tmp_path, params):
         r = run("classify", inp, "-o", parts[-1], "--params", params, "--shard", f"{k}/4")
         assert r.exit_code == 0 and f"shard={k}/4" in r.output, r.output
     _same_lines_by_id(tmp_path / "single.jsonl", parts)
+
+
+def test_seed_report_writes_the_readme_block_from_a_predict_run(tmp_path, params, models, mirror):
+    """`make seed-report`'s module on the ingested seed (mirror) with real (tiny) models."""
+    from pipelines.core.document import write_articles
+    from pipelines.sources.ingest import ingest
+    from pipelines.use import seed_report
+
+    (seed,) = ingest((str(mirror / "seeds/000_05a0f9568dd331cd.txt"),), 200).articles
+    corpus = tmp_path / "articles.jsonl"
+    write_articles(corpus, [seed])
+    readme = tmp_path / "README.md"
+    readme.write_text("# x\n\n<!-- seed:start -->\nold\n<!-- seed:end -->\n\nafter\n", "utf-8")
+    proc = claimtrace_module("pipelines.use.seed_report", corpus, readme, "--params", params)
+    assert proc.returncode == 0, proc.stderr
+    text = readme.read_text(encoding="utf-8")
+    block = text.split("<!-- seed:start -->\n")[1].split("<!-- seed:end -->")[0]
+    assert block.startswith("`claimtrace predict` on the seed article") and "old" not in block
+    assert "models `claimtrace-" in block and text.endswith("\n\nafter\n")
+    assert "claimtrace-e3b0c44298fc" not in block  # the digest of no weights at all
+    assert block.count("\n| ") <= 2 + seed_report.MAX_RELATIONS
+    # never a copy of the article: no sentence of it is in the block
+    assert not any(s.strip() in block for s in seed.text.split(".") if len(s.split()) > 9)
+    # no seed in the corpus: one line saying what to do
+    write_articles(corpus, [])
+    line = one_line(claimtrace_module("pipelines.use.seed_report", corpus, readme))
+    assert "CLAIMTRACE_DATA_MIRROR" in line and str(corpus) in line
+
+
+def claimtrace_module(module: str, *args: object) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", module, *map(str, args)], capture_output=True, text=True, timeout=600
+    )
+
+
+@pytest.mark.studio
+def test_studio_push_takes_tagger_and_model_like_predict(tmp_path, models, studio):
+    """The real `claimtrace studio push --predictions model --tagger DIR --model DIR`: the folders
+    given win over params.yaml's (which name none that exist here)."""
+    from pipelines.core.document import Article, write_articles
+    from pipelines.studio.sync import connect, export_tasks, find_project
+
+    (tmp_path / "params.yaml").write_text(PARAMS_YAML.format(models="nowhere"), encoding="utf-8")
+    write_articles(tmp_path / "articles.jsonl", [Article.from_text(ARTICLES[0]["text"])])
+    env = os.environ | {"LABEL_STUDIO_URL": studio.url, "LABEL_STUDIO_API_KEY": studio.token}
+    project = "push-model-options"
+    proc = claimtrace(
+        "studio", "push", "--articles", "articles.jsonl", "--project", project,
+        "--predictions", "model", "--tagger", models / "tagger", "--model", models / "stance",
+        cwd=tmp_path, env=env,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert studio.token not in proc.stdout + proc.stderr
+    client = connect(studio.url, studio.token)
+    (task,) = export_tasks(client, find_project(client, project))
+    (prediction,) = client.predictions.list(task=task["id"])
+    assert prediction.model_version.startswith("claimtrace-")

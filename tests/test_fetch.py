@@ -161,10 +161,10 @@ def test_download_corrupted_and_missing(tmp_path: Path, http_root) -> None:
     assert not (tmp_path / "raw").exists()
 
 
-def test_offline_without_mirror_fails_fast_with_hint(tmp_path: Path) -> None:
+def fetch_cli_offline(tmp_path: Path, corpora: list[str]) -> subprocess.CompletedProcess[str]:
     """The real CLI, with downloads pointed at a closed local port and no mirror set."""
     section = {
-        "corpora": ["fnc1"],
+        "corpora": corpora,
         "raw_base_url": CLOSED,
         "archive_base_url": CLOSED,
         "connect_timeout_s": 3,
@@ -172,22 +172,15 @@ def test_offline_without_mirror_fails_fast_with_hint(tmp_path: Path) -> None:
     }
     (tmp_path / "params.yaml").write_text(yaml.safe_dump({"fetch": section}))
     env = {k: v for k, v in os.environ.items() if k != MIRROR_ENV} | {"PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        [sys.executable, "-m", "pipelines.sources.fetch", "raw", "--params", "params.yaml"],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60,
+    )  # fmt: skip
+
+
+def test_offline_without_mirror_fails_fast_with_hint(tmp_path: Path) -> None:
     t0 = time.monotonic()
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pipelines.sources.fetch",
-            str(tmp_path / "raw"),
-            "--params",
-            str(tmp_path / "params.yaml"),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-        timeout=60,
-    )
+    proc = fetch_cli_offline(tmp_path, ["fnc1"])
     assert time.monotonic() - t0 < 10
     assert proc.returncode == 1
     assert MIRROR_ENV in proc.stderr and "train_bodies.csv" in proc.stderr
@@ -208,3 +201,21 @@ def test_mirror_env_must_name_a_folder(tmp_path: Path, monkeypatch: pytest.Monke
         mirror_from_env()
     monkeypatch.setenv(MIRROR_ENV, str(tmp_path))
     assert mirror_from_env() == tmp_path
+
+
+def test_seed_without_mirror_is_one_line_naming_the_variable(tmp_path: Path) -> None:
+    """The seed article is never downloaded (it belongs to its publisher): no mirror, one line."""
+    proc = fetch_cli_offline(tmp_path, ["emergent", "seeds"])
+    assert proc.returncode == 1
+    (line,) = [x for x in proc.stderr.splitlines() if x.startswith("ERROR")]
+    assert MIRROR_ENV in line and "['seeds']" in line and "Traceback" not in proc.stderr
+    assert not (tmp_path / "raw").exists()
+
+
+def test_seed_is_copied_from_the_mirror_and_checked(tmp_path: Path, mirror: Path) -> None:
+    manifest = load_manifest()
+    counts = fetch(tmp_path / "raw", params(("seeds",)), mirror, manifest)
+    assert counts["files"] == 1
+    (name,) = manifest["seeds"]["files"]
+    assert (tmp_path / "raw/seeds" / name).read_bytes() == (mirror / "seeds" / name).read_bytes()
+    assert sorted(p.name for p in (tmp_path / "raw/seeds").iterdir()) == [name]  # no PROVENANCE

@@ -445,7 +445,8 @@ def test_fuzz_classify_predict_jsonl(case: tuple[str, list[bytes]], strict: bool
             assert sorted(os.listdir(tmp)) == ["in.jsonl", "out.jsonl"], (
                 "a failed run left a temporary file"
             )
-            assert strict, f"a bad line must be skipped without --strict, got {e!r}"
+            all_skipped = "lines were skipped" in str(e)  # nothing good to write: an error
+            assert strict or all_skipped, f"a bad line must be skipped without --strict, got {e!r}"
             assert_clear_error(e, (InputError,), f"{src}:")
             return
         written = out.read_text(encoding="utf-8").splitlines()
@@ -538,11 +539,16 @@ def test_disk_full_during_ingest_keeps_previous_corpus(full_disk: Path, tmp_path
 # --- DVC stage interrupted -----------------------------------------------------------------------
 
 
+# Throw-away DVC repos name their tools by path (this venv's dvc, and its python in the stage
+# commands), so no PATH is rewritten for the code under test; the project's own dvc.yaml runs
+# through `make pipeline` (tests/test_pipeline.py).
+DVC = str(Path(sys.executable).parent / "dvc")
+
+
 def dvc_env() -> dict[str, str]:
     return {
         **os.environ,
         "PYTHONPATH": str(ROOT),
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
         "DVC_NO_ANALYTICS": "1",
     }
 
@@ -565,11 +571,11 @@ def make_ingest_repo(root: Path, articles: int) -> dict[str, str]:
         )
     (root / "params.yaml").write_text("ingest:\n  inputs: [articles]\n  min_chars: 20\n")
     (root / "dvc.yaml").write_text(
-        "stages:\n  ingest:\n    cmd: python -m pipelines.sources.ingest out/articles.jsonl\n"
+        f"stages:\n  ingest:\n    cmd: {sys.executable} -m pipelines.sources.ingest out/articles.jsonl\n"
         "    params: [ingest.inputs, ingest.min_chars]\n    deps: [articles]\n    outs: [out/articles.jsonl]\n"
     )
     sh(["git", "init", "-q"], root, env)
-    sh(["dvc", "init", "-q"], root, env)
+    sh([DVC, "init", "-q"], root, env)
     return env
 
 
@@ -597,7 +603,7 @@ def test_dvc_repro_killed_mid_stage(tmp_path: Path, sig: signal.Signals) -> None
     repo = tmp_path / "repo"
     env = make_ingest_repo(repo, articles=3000)
     out = repo / "out" / "articles.jsonl"
-    sh(["dvc", "repro", "-q"], repo, env)
+    sh([DVC, "repro", "-q"], repo, env)
     first = out.read_bytes()
     assert first.count(b"\n") == 3000
 
@@ -605,7 +611,7 @@ def test_dvc_repro_killed_mid_stage(tmp_path: Path, sig: signal.Signals) -> None
         "A brand new story: the mayor denied the report today.\n"
     )
     proc = subprocess.Popen(
-        ["dvc", "repro"],
+        [DVC, "repro"],
         cwd=repo,
         env=env,
         start_new_session=True,
@@ -635,10 +641,10 @@ def test_dvc_repro_killed_mid_stage(tmp_path: Path, sig: signal.Signals) -> None
     # never a partial file: absent (DVC removes a stage's outputs before running it) or whole
     assert not out.exists() or whole(out.read_bytes())
     # dvc.lock names a whole version, which the cache restores byte for byte
-    sh(["dvc", "checkout", "-f", "out/articles.jsonl"], repo, env)
+    sh([DVC, "checkout", "-f", "out/articles.jsonl"], repo, env)
     assert whole(out.read_bytes())
-    sh(["dvc", "repro"], repo, env)
+    sh([DVC, "repro"], repo, env)
     texts = [a.text for a in read_articles(out)]
     assert len(texts) == 3001 and any("brand new story" in t for t in texts)
-    status = sh(["dvc", "status"], repo, env)
+    status = sh([DVC, "status"], repo, env)
     assert "up to date" in status.lower() or "Data and pipelines are up to date" in status

@@ -437,10 +437,11 @@ def test_stage_runs_never_write_the_tokens(tmp_path: Path, mirror_path: Path) ->
         "  connect_timeout_s: 2\n  read_timeout_s: 5\n"
         "ingest:\n  inputs: [articles]\n  min_chars: 20\n"
     )
+    PY = sys.executable
     (repo / "dvc.yaml").write_text(
         "stages:\n"
-        "  fetch:\n    cmd: python -m pipelines.sources.fetch data/raw\n    params: [fetch.corpora]\n    outs: [data/raw]\n"
-        "  ingest:\n    cmd: python -m pipelines.sources.ingest data/corpus/articles.jsonl\n"
+        f"  fetch:\n    cmd: {PY} -m pipelines.sources.fetch data/raw\n    params: [fetch.corpora]\n    outs: [data/raw]\n"
+        f"  ingest:\n    cmd: {PY} -m pipelines.sources.ingest data/corpus/articles.jsonl\n"
         "    params: [ingest.inputs, ingest.min_chars]\n    deps: [articles]\n    outs: [data/corpus/articles.jsonl]\n"
     )
     secret_env = {
@@ -453,10 +454,10 @@ def test_stage_runs_never_write_the_tokens(tmp_path: Path, mirror_path: Path) ->
         **secret_env,
         "CLAIMTRACE_DATA_MIRROR": str(mirror_path),
         "PYTHONPATH": str(ROOT),
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
         "DVC_NO_ANALYTICS": "1",
     }
-    for cmd in (["git", "init", "-q"], ["dvc", "init", "-q"], ["dvc", "repro"], ["dvc", "status"]):
+    dvc = str(Path(PY).parent / "dvc")  # this venv's tools by path: PATH is left as it is
+    for cmd in (["git", "init", "-q"], [dvc, "init", "-q"], [dvc, "repro"], [dvc, "status"]):
         proc = subprocess.run(
             cmd, check=False, cwd=repo, env=env, capture_output=True, text=True, timeout=300
         )

@@ -23,33 +23,13 @@ from pipelines.core.document import AnnotationSet, Article, Span
 from pipelines.studio import sync as ls
 from pipelines.studio.tasks import LS_OFFSET_UNIT
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-sync_api = pytest.importorskip(
-    "playwright.sync_api", reason="needs Playwright (pip install playwright)"
-)
-
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 
 TEXT = "Family 👩\u200d👩\u200d👧 and flag 🇺🇦 first: the minister said the deal was off."
 SOURCE = "the minister"  # pre-annotated (prediction)
 CLAIM = "the deal was off"  # selected with the mouse in the test
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.studio,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(), reason="needs Debian chromium: apt-get install -y chromium"
-    ),
-]
+pytestmark = [pytest.mark.browser, pytest.mark.studio]
 
 
 def utf16(text: str, index: int) -> int:
@@ -95,7 +75,7 @@ def _select_text(page, needle: str) -> None:
     page.mouse.up()
 
 
-def test_annotate_in_browser_and_pull(studio):
+def test_annotate_in_browser_and_pull(studio, chromium):
     t0 = time.monotonic()
     ARTIFACTS.mkdir(exist_ok=True)
     client = ls.connect(studio.url, studio.token)
@@ -109,64 +89,58 @@ def test_annotate_in_browser_and_pull(studio):
     (task,) = ls.existing_tasks(client, project_id)
 
     blocked: list[str] = []
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+    context = chromium.new_context(viewport={"width": 1400, "height": 900})
+    try:
+        # nothing but the local server: telemetry or CDN calls would hang or leak
+        context.route(
+            "**/*",
+            lambda route: (
+                route.continue_()
+                if route.request.url.startswith(studio.url)
+                else (blocked.append(route.request.url), route.abort())
+            ),
         )
-        try:
-            context = browser.new_context(viewport={"width": 1400, "height": 900})
-            # nothing but the local server: telemetry or CDN calls would hang or leak
-            context.route(
-                "**/*",
-                lambda route: (
-                    route.continue_()
-                    if route.request.url.startswith(studio.url)
-                    else (blocked.append(route.request.url), route.abort())
-                ),
-            )
-            page = context.new_page()
-            page.set_default_timeout(30_000)
+        page = context.new_page()
+        page.set_default_timeout(30_000)
 
-            page.goto(f"{studio.url}/user/login/")
-            page.fill("#email", studio.username)
-            page.fill("#password", studio.password)
-            page.click("button[type=submit]")
-            page.wait_for_url(lambda url: "/user/login" not in url)
+        page.goto(f"{studio.url}/user/login/")
+        page.fill("#email", studio.username)
+        page.fill("#password", studio.password)
+        page.click("button[type=submit]")
+        page.wait_for_url(lambda url: "/user/login" not in url)
 
-            # as an annotator does: the project's task list first, then the task. Opening the task
-            # URL straight after the first login shows it without its prediction (Label Studio
-            # 1.23's first load races; a reload shows it).
-            page.goto(f"{studio.url}/projects/{project_id}/data")
-            page.get_by_text("the deal was off").first.click()
-            page.locator(".lsf-richtext__line").wait_for()
-            page.locator(".htx-highlight").first.wait_for()
-            assert page.locator(".lsf-label__text").all_inner_texts() == [
-                "Claim",
-                "Source",
-                "Denial",
-            ]
-            # the prediction is shown as a pre-annotated region, on the right characters
-            pre = page.locator(".htx-highlight")
-            assert pre.all_inner_texts() == [SOURCE]
-            assert pre.first.get_attribute("data-label").endswith("Source")
+        # as an annotator does: the project's task list first, then the task. Opening the task
+        # URL straight after the first login shows it without its prediction (Label Studio
+        # 1.23's first load races; a reload shows it).
+        page.goto(f"{studio.url}/projects/{project_id}/data")
+        page.get_by_text("the deal was off").first.click()
+        page.locator(".lsf-richtext__line").wait_for()
+        page.locator(".htx-highlight").first.wait_for()
+        # the task's heading (the article's title, else its file name) stands above the text
+        page.get_by_text(article.title, exact=True).wait_for()
+        assert page.locator(".lsf-label__text").all_inner_texts() == [
+            "Claim",
+            "Source",
+            "Denial",
+        ]
+        # the prediction is shown as a pre-annotated region, on the right characters
+        pre = page.locator(".htx-highlight")
+        assert pre.all_inner_texts() == [SOURCE]
+        assert pre.first.get_attribute("data-label").endswith("Source")
 
-            page.locator(".lsf-label__text", has_text="Claim").click()
-            _select_text(page, CLAIM)
-            page.locator(".htx-highlight", has_text=CLAIM).wait_for()
-            assert sorted(page.locator(".htx-highlight").all_inner_texts()) == sorted(
-                [SOURCE, CLAIM]
-            )
-            page.screenshot(path=str(ARTIFACTS / "studio_browser_annotation.png"))
+        page.locator(".lsf-label__text", has_text="Claim").click()
+        _select_text(page, CLAIM)
+        page.locator(".htx-highlight", has_text=CLAIM).wait_for()
+        assert sorted(page.locator(".htx-highlight").all_inner_texts()) == sorted([SOURCE, CLAIM])
+        page.screenshot(path=str(ARTIFACTS / "studio_browser_annotation.png"))
 
-            with page.expect_response(
-                lambda r: (
-                    r.request.method == "POST" and f"/api/tasks/{task['id']}/annotations" in r.url
-                )
-            ) as submitted:
-                page.get_by_role("button", name="Submit").click()
-            assert submitted.value.status == 201, submitted.value.text()
-        finally:
-            browser.close()
+        with page.expect_response(
+            lambda r: r.request.method == "POST" and f"/api/tasks/{task['id']}/annotations" in r.url
+        ) as submitted:
+            page.get_by_role("button", name="Submit").click()
+        assert submitted.value.status == 201, submitted.value.text()
+    finally:
+        context.close()
 
     # what Label Studio stored, raw
     (exported,) = ls.export_tasks(client, project_id)

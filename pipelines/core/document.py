@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from pipelines.core.io import PathLike, read_jsonl, write_jsonl
+from pipelines.core.io import PathLike, read_jsonl, read_records, write_jsonl
 
 LABELS: tuple[str, ...] = ("Claim", "Source", "Denial")
 STANCES: tuple[str, ...] = ("asserts", "denies", "unconfirmed")
@@ -37,22 +37,60 @@ def normalise_text(text: str) -> str:
 
 
 def article_id(text: str) -> str:
-    """Stable id derived from the content, so re-ingesting the same story gives the same id."""
+    """Id derived from the content, for corpora whose articles have no other identity."""
     return hashlib.sha256(normalise_text(text).encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+def origin_id(origin: str) -> str:
+    """Id derived from where an article came from (``file:``, ``url:``): an edit keeps it."""
+    return hashlib.sha256(origin.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+def text_version(text: str) -> str:
+    """Hash of the exact text (no normalisation): any edit changes it."""
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
 class Article:
+    """A news article. ``id`` is its identity, from ``origin`` where it has one (``file:<path
+    under its input folder>``, ``url:<url>`` or ``id:<given id>``): an edited article keeps its
+    id and gets a new :attr:`version`, so its old Label Studio task becomes stale instead of a
+    second live task, and both versions fall in the same dataset split."""
+
     id: str
     text: str
     title: str | None = None
     publisher: str | None = None
     date: str | None = None
     url: str | None = None
+    origin: str | None = None
 
     @classmethod
     def from_text(cls, text: str, **meta: str | None) -> Article:
         return cls(id=article_id(text), text=text, **meta)
+
+    @classmethod
+    def from_origin(cls, origin: str, text: str, **meta: str | None) -> Article:
+        """``id:<given>`` keeps the given id as is; other origins are hashed."""
+        given = origin.removeprefix("id:")
+        return cls(
+            id=given if given != origin else origin_id(origin), text=text, origin=origin, **meta
+        )
+
+    @property
+    def version(self) -> str:
+        return text_version(self.text)
+
+    @property
+    def heading(self) -> str:
+        """What an annotator sees above the text: the title, else the file name or URL."""
+        if self.title:
+            return self.title
+        if self.origin:
+            kind, _, where = self.origin.partition(":")
+            return where.rsplit("/", 1)[-1] if kind == "file" else where
+        return self.id
 
 
 @dataclass(frozen=True)
@@ -218,9 +256,12 @@ def write_documents(path: PathLike, docs: Iterable[Document]) -> int:
     return write_jsonl(path, (validate(d).to_json() for d in docs))
 
 
+DOCUMENTS_JSONL = "a documents line ({'article': {...}, 'annotations': [...]}, as `claimtrace studio pull` writes)"
+
+
 def read_documents(path: PathLike) -> Iterator[Document]:
-    for rec in read_jsonl(path):
-        yield validate(Document.from_json(rec))
+    for doc in read_records(path, Document.from_json, DOCUMENTS_JSONL):
+        yield validate(doc)
 
 
 def write_articles(path: PathLike, articles: Iterable[Article]) -> int:

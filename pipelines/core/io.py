@@ -9,7 +9,9 @@ its permissions; a new one gets the usual mode (``0o666`` less the umask).
 line, hands batches of parsed items to a function and writes its output records as they come, so
 memory stays flat on any input size. A bad line (not JSON, not UTF-8, not writable back, or
 refused by the caller's ``parse``) is reported with its line number and skipped, or under
-``strict`` stops the run. :func:`run_stream` adds the stage report and the command's exit.
+``strict`` stops the run; a run whose every line was skipped is an error too (no empty output).
+A UTF-8 byte-order mark before the first line is dropped. :func:`run_stream` adds the stage
+report, the command's exit, and SIGINT/SIGTERM handling that removes the temporary output.
 
 **Sharding** (``--shard K/N``): a :class:`Shard` keeps only the lines whose ``id`` hashes to it
 (:func:`shard_of`: sha256 of the id's text, so every process and machine agrees), so N processes
@@ -21,12 +23,15 @@ reported once across the N runs.
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import json
 import os
 import re
 import shutil
+import signal
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -126,18 +131,36 @@ def atomic_dir(out: PathLike) -> Iterator[Path]:
 # --- reading and hashing -----------------------------------------------------------------------
 
 
-def read_jsonl(path: PathLike) -> Iterator[dict[str, Any]]:
-    """Yield one dict per non-empty line; a bad line raises naming the file and line number."""
-    with open(path, encoding="utf-8") as f:
+def read_jsonl_numbered(path: PathLike) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, dict) per non-empty line; a bad line raises naming the file and line number.
+    A byte-order mark before the first line is read as one, not as part of the line."""
+    with open(path, encoding="utf-8-sig") as f:
         for lineno, line in enumerate(f, 1):
             if not line.strip():
                 continue
             try:
-                yield json.loads(line)
+                yield lineno, json.loads(line)
             except json.JSONDecodeError as e:
                 raise ValueError(
                     f"{path}:{lineno}: not valid JSON ({e.msg}, column {e.colno})"
                 ) from e
+
+
+def read_jsonl(path: PathLike) -> Iterator[dict[str, Any]]:
+    """Yield one dict per non-empty line; a bad line raises naming the file and line number."""
+    for _, record in read_jsonl_numbered(path):
+        yield record
+
+
+def read_records(path: PathLike, make: Callable[[dict[str, Any]], T], what: str) -> Iterator[T]:
+    """``make(line)`` per JSONL line; a line of another shape (a field missing or of the wrong
+    type) is a ValueError naming the file, the line and what the file should be."""
+    for lineno, record in read_jsonl_numbered(path):
+        try:
+            yield make(record)
+        except (KeyError, TypeError, AttributeError) as e:
+            why = f"no field {e}" if isinstance(e, KeyError) else str(e)
+            raise ValueError(f"{path}:{lineno}: not {what} ({why})") from None
 
 
 def copy_hashed(src: IO[bytes], dest: Path) -> tuple[str, int]:
@@ -329,6 +352,7 @@ class StreamCounts:
     written: int = 0
     skipped: int = 0
     other_shards: int = 0  # lines left to the other shards (not in ``lines``)
+    bytes_read: int = 0
 
 
 def _in_shard(record: dict[str, Any] | None, shard: Shard | None) -> bool:
@@ -358,7 +382,9 @@ def _records(
     """Parsed input items of this shard; a bad line is logged and skipped, or raises
     :class:`InputError`."""
     for lineno, raw in enumerate(f, 1):
-        bar.update(len(raw))
+        counts.bytes_read += len(raw)
+        if lineno == 1:
+            raw = raw.removeprefix(codecs.BOM_UTF8)  # an editor's byte-order mark is no content
         if not raw.strip():
             continue
         record: dict[str, Any] | None = None
@@ -395,8 +421,9 @@ def stream_jsonl(
 ) -> StreamCounts:
     """Read ``in_path`` line by line, process batches of parsed items, write JSONL to ``out_path``.
 
-    Only the lines of ``shard`` when one is given. Output goes through :func:`atomic_open`: a
-    crash or a ``--strict`` failure leaves any previous output untouched and no partial file.
+    Only the lines of ``shard`` when one is given. Output goes through :func:`atomic_open`: a crash, a ``--strict`` failure or a run whose every
+    line was skipped leaves any previous output untouched and no partial file. The progress bar
+    counts input bytes once their batch is written, so it shows work done, not lines read.
     """
     counts = StreamCounts()
     with (
@@ -410,6 +437,7 @@ def stream_jsonl(
                 out.write(json.dumps(rec, ensure_ascii=False) + "\n")
                 counts.written += 1
             out.flush()  # written as it goes: a batch's results leave memory at once
+            bar.update(counts.bytes_read - bar.n)
             bar.set_postfix(written=counts.written, skipped=counts.skipped)
 
         batch: list[T] = []
@@ -420,7 +448,37 @@ def stream_jsonl(
                 batch = []
         if batch:
             flush(batch)
+        bar.update(counts.bytes_read - bar.n)
+        if counts.lines and counts.skipped == counts.lines:
+            raise InputError(
+                f"{in_path}: all {counts.lines} lines were skipped (see the warnings above); "
+                f"nothing written to {out_path}: fix the input lines and rerun"
+            )
     return counts
+
+
+@contextmanager
+def signals_as_exit() -> Iterator[None]:
+    """SIGTERM (like Ctrl-C's SIGINT) unwinds the stack as an exception, so the ``finally`` and
+    ``except`` blocks on the way (the temporary output's removal) run: the default SIGTERM action
+    would end the process on the spot and leave the temporary file behind."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        raise Interrupted(signal.Signals(signum).name)
+
+    old = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+class Interrupted(BaseException):
+    """A termination signal arrived mid-run (a BaseException, like KeyboardInterrupt, so that
+    no ``except Exception`` on the way swallows it)."""
 
 
 def run_stream(
@@ -438,7 +496,13 @@ def run_stream(
         raise typer.BadParameter("the output must be a different file from the input")
     with stage(name, fail_on=(InputError,)) as report:
         t0 = time.perf_counter()
-        counts = stream_jsonl(in_path, out_path, handler, name, shard)
+        try:
+            with signals_as_exit():
+                counts = stream_jsonl(in_path, out_path, handler, name, shard)
+        except (KeyboardInterrupt, Interrupted) as e:
+            why = str(e) or "SIGINT"
+            log.error("%s: interrupted (%s); %s was not written", name, why, out_path)
+            raise typer.Exit(code=130 if why == "SIGINT" else 143) from None
         seconds = time.perf_counter() - t0
         if shard is not None:
             report.update(shard=str(shard), other_shards=counts.other_shards)

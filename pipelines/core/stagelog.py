@@ -24,20 +24,28 @@ def setup_logging(level: int = logging.INFO) -> None:
 
 
 @contextmanager
+def one_line_errors(*types: type[Exception]) -> Iterator[None]:
+    """An error of one of ``types`` (its message names the file and the fix) ends the command
+    with that one line on stderr and exit code 1: a user's mistake is no traceback."""
+    setup_logging()
+    try:
+        yield
+    except types as e:
+        log.error("%s", e)
+        raise typer.Exit(code=1) from e
+
+
+@contextmanager
 def stage(name: str, fail_on: tuple[type[Exception], ...] = ()) -> Iterator[dict[str, Any]]:
     """Time a stage; the caller fills the yielded dict with counts, printed at the end.
 
     An error of a ``fail_on`` type (bad input, whose message names the culprit) is logged and
     ends the command with exit code 1, without a traceback and without the counts line.
     """
-    setup_logging()
     counts: dict[str, Any] = {}
     t0 = time.perf_counter()
-    try:
+    with one_line_errors(*fail_on):
         yield counts
-    except fail_on as e:
-        log.error("%s", e)
-        raise typer.Exit(code=1) from e
     seconds = time.perf_counter() - t0
     parts = ", ".join(f"{k}={v}" for k, v in counts.items())
     print(f"[{name}] {parts}{', ' if parts else ''}{seconds:.1f}s", file=sys.stderr, flush=True)

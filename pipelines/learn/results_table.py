@@ -163,18 +163,22 @@ def render_from_dir(metrics: Path) -> str:
     return render(load("stance.json"), load("spans.json"))
 
 
-def replace_block(document: str, block: str, where: str = "README") -> str:
-    """``document`` with the text between the results markers replaced by ``block``."""
-    start, end = document.find(START), document.find(END)
+def replace_block(
+    document: str, block: str, where: str = "README", markers: tuple[str, str] = (START, END)
+) -> str:
+    """``document`` with the text between the ``markers`` (the results ones by default)
+    replaced by ``block``."""
+    first, last = markers
+    start, end = document.find(first), document.find(last)
     if (
         start < 0
         or end < 0
         or end < start
-        or document.count(START) != 1
-        or document.count(END) != 1
+        or document.count(first) != 1
+        or document.count(last) != 1
     ):
-        raise ValueError(f"{where}: needs exactly one {START} followed by one {END}")
-    return document[: start + len(START)] + "\n" + block + document[end:]
+        raise ValueError(f"{where}: needs exactly one {first} followed by one {last}")
+    return document[: start + len(first)] + "\n" + block + document[end:]
 
 
 def command(

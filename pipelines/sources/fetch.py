@@ -5,7 +5,9 @@ shared mirror, whose files are byte-exact upstream copies), so a moved branch, a
 download or a corrupted mirror is an error instead of silently different data.
 
 Where ``CLAIMTRACE_DATA_MIRROR`` names a folder laid out like the output (fnc1/, fnc1/anchors/,
-polnear/data/..., emergent/), files are copied from it; otherwise they are downloaded: single
+polnear/data/..., emergent/, seeds/), files are copied from it; otherwise they are downloaded
+(the ``seeds`` entry, the project's seed article, has no public upstream: it is read from the
+mirror only, and fetching it without one is an error naming the variable): single
 files from ``raw_base_url/<repo>/<commit>/<path>``, PolNeAR as one tarball from
 ``archive_base_url/<repo>/tar.gz/<commit>`` (its ``data/`` members only). The output is built in
 a temporary sibling folder and renamed into place, so an interrupted run leaves no partial output.
@@ -142,6 +144,13 @@ def fetch(
 ) -> dict[str, int]:
     """Fetch ``params.corpora`` into ``out`` (replaced whole); return file and byte counts."""
     manifest = load_manifest() if manifest is None else manifest
+    mirror_only = [name for name in params.corpora if manifest[name]["source"] == "mirror"]
+    if mirror_only and mirror is None:
+        raise FetchError(
+            f"fetch.corpora {mirror_only} are only in the data mirror (never downloaded): "
+            f"set {MIRROR_ENV} to the mirror folder (laid out like ../shared/data), "
+            f"or drop them from fetch.corpora in params.yaml"
+        )
     counts = {"files": 0, "bytes": 0}
     with atomic_dir(out) as tmp:
         for name in params.corpora:

@@ -32,19 +32,22 @@ DataDir = Annotated[
 Project = Annotated[str, typer.Option(help="Project title (created if missing).")]
 
 
-# `push --predictions NAME` choices: name -> a function that builds the predictor. Filled in by
-# pipelines.cli (the `claimtrace` command), which knows the rule and model code: the studio code
-# never imports it, nor torch.
-PREDICTORS: dict[str, Callable[[], Predictor]] = {}
+# `push --predictions NAME` choices: name -> a function that builds the predictor (the `model`
+# one takes the --tagger/--model folders). Filled in by pipelines.cli (the `claimtrace` command),
+# which knows the rule and model code: the studio code never imports it, nor torch.
+PREDICTORS: dict[str, Callable[..., Predictor]] = {}
 
 
-def _predictor(name: str) -> Predictor:
+def _predictor(name: str, tagger: Path | None = None, model: Path | None = None) -> Predictor:
     if name not in PREDICTORS:
         raise StudioError(
             f"unknown predictor {name!r}; choose one of {sorted(PREDICTORS)} or 'none'"
         )
+    folders = {k: v for k, v in (("tagger", tagger), ("model", model)) if v is not None}
+    if folders and name != "model":
+        raise StudioError(f"--{' and --'.join(folders)} go with --predictions model, not {name!r}")
     try:
-        return PREDICTORS[name]()
+        return PREDICTORS[name](**folders)
     except ImportError as e:
         raise StudioError(
             f"predictor {name!r} cannot be loaded ({e}); use --predictions none"
@@ -145,6 +148,18 @@ def push(
     predictions: Annotated[
         str, typer.Option(help="Pre-annotations: rules, model or none.")
     ] = "rules",
+    tagger: Annotated[
+        Path | None,
+        typer.Option(
+            help="With --predictions model: span tagger dir (default: params predict.tagger)."
+        ),
+    ] = None,
+    model: Annotated[
+        Path | None,
+        typer.Option(
+            help="With --predictions model: stance model dir (default: params predict.model)."
+        ),
+    ] = None,
     batch_size: Annotated[int, typer.Option(help="Tasks per import request.")] = 500,
     data_dir: DataDir = srv.DEFAULT_DATA_DIR,
 ) -> None:
@@ -158,7 +173,9 @@ def push(
         )
     with stage("studio push") as counts:
         try:
-            predictor = None if predictions == "none" else _predictor(predictions)
+            if predictions == "none" and (tagger or model):
+                raise StudioError("--tagger/--model go with --predictions model, not 'none'")
+            predictor = None if predictions == "none" else _predictor(predictions, tagger, model)
             client = connect(*srv.connection(data_dir))
             result = do_push(client, list(read_articles(articles)), project, predictor, batch_size)
         except StudioError as e:
@@ -245,5 +262,12 @@ def agreement(
     """Inter-annotator agreement on the pulled annotations."""
     from pipelines.studio.agreement import run
 
+    if not annotations.exists():
+        raise _fail(
+            FileNotFoundError(
+                f"{annotations}: no annotations pulled yet; run `claimtrace studio pull` first "
+                "(or pass --annotations FILE)"
+            )
+        )
     result = run(annotations, out)
     typer.echo(json.dumps(result, indent=2, sort_keys=True, default=str))

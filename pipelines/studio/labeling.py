@@ -31,7 +31,8 @@ def label_config() -> str:
         f'    <Relation value="{st}" background="{RELATION_COLOURS[st]}"/>' for st in STANCES
     )
     return f"""<View>
-  <Header value="Mark Sources, Claims and Denials; link each Source to its Claim and label the link with a stance."/>
+  <Header value="$heading"/>
+  <Header value="Mark Sources, Claims and Denials; link each Source to its Claim and label the link with a stance." size="6"/>
   <Relations>
 {relations}
   </Relations>

@@ -8,7 +8,6 @@ and :func:`from_ls_offset`, so flipping the constant is the only change if the u
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections import Counter
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from pipelines.core.document import (
     DocumentError,
     Relation,
     Span,
+    text_version,
     validate,
 )
 from pipelines.studio.labeling import LABELS_NAME, TEXT_NAME
@@ -31,7 +31,8 @@ OffsetUnit = Literal["codepoint", "utf16"]
 LS_OFFSET_UNIT: OffsetUnit = "codepoint"
 
 # task data keys (besides "text") that tie a task back to the corpus
-ARTICLE_KEYS: tuple[str, ...] = ("title", "publisher", "date", "url")
+ARTICLE_KEYS: tuple[str, ...] = ("title", "publisher", "date", "url", "origin")
+HEADING_KEY = "heading"  # the title or file name, shown above the text (labeling.label_config)
 
 
 # --- offsets -----------------------------------------------------------------------------------
@@ -81,8 +82,8 @@ def _other(unit: OffsetUnit) -> OffsetUnit:
 
 
 def content_hash(text: str) -> str:
-    """Hash of the exact text (unlike ``article_id``, no normalisation): any edit changes it."""
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+    """The task's article version: :func:`~pipelines.core.document.text_version`."""
+    return text_version(text)
 
 
 def annotation_to_result(
@@ -146,6 +147,7 @@ def article_to_task(
     }
     for key in ARTICLE_KEYS:
         data[key] = getattr(article, key)
+    data[HEADING_KEY] = article.heading
     task: dict[str, Any] = {"data": data}
     if predictions:
         task["predictions"] = [

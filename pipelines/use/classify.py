@@ -28,6 +28,22 @@ from pipelines.core.io import (
     shard_option,
 )
 from pipelines.core.params import ParamsError, load_section
+from pipelines.core.stagelog import one_line_errors
+
+
+class ModelMissing(RuntimeError):
+    """No trained model where a command looks for one; the message says how to get one."""
+
+
+def require_model(path: Path, task: str, option: str) -> Path:
+    """``path`` when it holds trained weights; else :class:`ModelMissing` naming it and the fix
+    (checked before torch is imported, so the user sees one line, not a loader traceback)."""
+    if not (path / "model.safetensors").is_file():
+        raise ModelMissing(
+            f"{path}: no trained {task} model (no model.safetensors); train it with "
+            f"`make pipeline` (or `dvc repro train_{task}`), or pass {option} DIR"
+        )
+    return path
 
 
 @dataclass(frozen=True)
@@ -96,7 +112,8 @@ def command(
     part = shard_option(shard)
     p = load_section(ClassifyParams, "classify", params)
     size = batch_size or p.batch_size
-    loaded = load_stance(model or Path(p.model))
+    with one_line_errors(ModelMissing):
+        loaded = load_stance(require_model(model or Path(p.model), "stance", "--model"))
     process = partial(classify_records, loaded, batch_size=size)
     handler = LineHandler(parse_pair, process, size, strict)
     run_stream("classify", "pairs", input, output, handler, part)

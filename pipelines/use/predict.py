@@ -33,7 +33,9 @@ from pipelines.core.io import (
     shard_option,
 )
 from pipelines.core.params import load_section
+from pipelines.core.stagelog import one_line_errors
 from pipelines.models.annotate import LinkParams, PredictParams, annotate_texts
+from pipelines.use.classify import ModelMissing, require_model
 
 
 @dataclass(frozen=True)
@@ -83,22 +85,29 @@ def load(
     model: Path | None = None,
     batch_size: int | None = None,
 ) -> tuple[PredictParams, Any, Any]:
-    """The predict params (command-line overrides applied) and both loaded models."""
+    """The predict params (command-line overrides applied) and both loaded models; a missing
+    model is :class:`ModelMissing`."""
     from pipelines.models.inference import load_stance, load_tagger
 
     p = load_section(PredictParams, "predict", params)
-    model_dir = model or Path(p.model)
+    tagger_dir = require_model(tagger or Path(p.tagger), "tagger", "--tagger")
+    model_dir = require_model(model or Path(p.model), "stance", "--model")
     p = replace(
         p,
         batch_size=batch_size or p.batch_size,
         context_chars=_stance_context_chars(model_dir, p.context_chars),
     )
-    return p, load_tagger(tagger or Path(p.tagger)), load_stance(model_dir)
+    return p, load_tagger(tagger_dir), load_stance(model_dir)
 
 
 def _weights_digest(*model_dirs: Path) -> str:
     """A short content hash of the models' weights: the Label Studio ``model_version``."""
     return sha256_files(f for d in model_dirs for f in sorted(d.glob("*.safetensors")))[:12]
+
+
+def weights_version(tagger: Path, model: Path) -> str:
+    """The name a prediction of these two models carries (Label Studio, the README's seed block)."""
+    return f"claimtrace-{_weights_digest(tagger, model)}"
 
 
 @dataclass(frozen=True)
@@ -127,12 +136,14 @@ class ModelPredictor:
         )
 
 
-def predictor(params: Path = Path("params.yaml")) -> ModelPredictor:
-    """The studio push hook: loads the models named in params.yaml's ``predict`` section once."""
-    p, tagger, model = load(params)
-    return ModelPredictor(
-        tagger, model, p, f"claimtrace-{_weights_digest(Path(p.tagger), Path(p.model))}"
-    )
+def predictor(
+    params: Path = Path("params.yaml"), tagger: Path | None = None, model: Path | None = None
+) -> ModelPredictor:
+    """The studio push hook: loads the models (``--tagger``/``--model``, else params.yaml's
+    ``predict`` section) once."""
+    p, loaded_tagger, loaded_model = load(params, tagger, model)
+    version = weights_version(tagger or Path(p.tagger), model or Path(p.model))
+    return ModelPredictor(loaded_tagger, loaded_model, p, version)
 
 
 def command(
@@ -159,7 +170,8 @@ def command(
 ) -> None:
     """Tag Claim/Source/Denial spans in each article and link Sources to Claims with a stance."""
     part = shard_option(shard)
-    p, loaded_tagger, loaded_model = load(params, tagger, model, batch_size)
+    with one_line_errors(ModelMissing):
+        p, loaded_tagger, loaded_model = load(params, tagger, model, batch_size)
     process = partial(predict_records, loaded_tagger, loaded_model, p=p)
     handler = LineHandler(parse_article, process, p.articles_per_batch, strict)
     run_stream("predict", "articles", input, output, handler, part)
