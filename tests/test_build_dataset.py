@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import random
 import shutil
 from pathlib import Path
@@ -324,23 +323,6 @@ def test_select_sentences_keeps_the_relevant_ones_in_order():
     ]
     got = select_sentences("vote rigged", sents, [0.0, 0.9, 0.0, 0.5], max_chars=60)
     assert got == "The vote was rigged, say critics. The vote count was slow."
-
-
-def test_imported_data_when_present():
-    """Data test on the real imported corpora (after `dvc repro convert`), skipped otherwise."""
-    out = REPO / "data" / "datasets"
-    if not (out / "stance").is_dir():
-        pytest.skip("data/datasets not built here (run dvc repro build_dataset)")
-    from datasets import load_from_disk
-
-    stance, tagger = (
-        load_from_disk(str(out / "stance")),
-        load_from_disk(str(out / "tagger")),
-    )
-    assert_invariants(stance, tagger)
-    assert len(stance["test_fnc1"]) == 25413
-    meta = json.loads((out / "stance" / "dataset_dict.json").read_text())
-    assert "train" in meta["splits"]
 
 
 def test_partly_overlapping_source_and_claim_still_make_a_pair():

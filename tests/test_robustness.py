@@ -14,6 +14,7 @@ import errno
 import io
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -579,21 +580,16 @@ def make_ingest_repo(root: Path, articles: int) -> dict[str, str]:
     return env
 
 
-def _stage_processes(pid: int) -> list[Any]:
-    import psutil
+def _wait_for_line(log: Path, pattern: str, proc: subprocess.Popen[bytes], what: str) -> None:
+    """Block until ``log`` holds a line (or a progress-bar redraw) matching ``pattern``.
 
-    try:
-        children = psutil.Process(pid).children(recursive=True)
-    except psutil.NoSuchProcess:
-        return []
-    found = []
-    for child in children:
-        try:
-            if "pipelines.sources.ingest" in " ".join(child.cmdline()):
-                found.append(child)
-        except psutil.Error:
-            continue
-    return found
+    The timeout only stops a hang: the wait ends on the event, however slow the machine.
+    """
+    deadline = time.monotonic() + 600
+    while not re.search(pattern, log.read_text(errors="replace"), re.M):
+        assert proc.poll() is None, f"{what}: the command ended first:\n{log.read_text()[-3000:]}"
+        assert time.monotonic() < deadline, f"{what}: not within 600 s:\n{log.read_text()[-3000:]}"
+        time.sleep(0.01)
 
 
 @pytest.mark.slow
@@ -610,22 +606,14 @@ def test_dvc_repro_killed_mid_stage(tmp_path: Path, sig: signal.Signals) -> None
     (repo / "articles" / "new.txt").write_text(
         "A brand new story: the mayor denied the report today.\n"
     )
-    proc = subprocess.Popen(
-        [DVC, "repro"],
-        cwd=repo,
-        env=env,
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 120
+    log = tmp_path / "repro.log"
+    with log.open("wb") as sink:
+        proc = subprocess.Popen(
+            [DVC, "repro"], cwd=repo, env=env, start_new_session=True, stdout=sink, stderr=sink
+        )
     try:
-        while not _stage_processes(proc.pid):
-            assert proc.poll() is None, "dvc repro ended before the stage could be interrupted"
-            assert time.monotonic() < deadline, "the ingest stage never started"
-            time.sleep(0.05)
-        time.sleep(0.3)  # inside the stage: reading articles
-        assert proc.poll() is None
+        # the event: ingest's progress bar is up, i.e. the stage is reading the articles
+        _wait_for_line(log, r"(^|\r)ingest: ", proc, "the ingest stage never started")
         os.killpg(proc.pid, sig)
         proc.wait(timeout=60)
     finally:

@@ -117,7 +117,6 @@ def test_no_pickle_eval_exec_or_remote_code_in_pipelines() -> None:
 @pytest.fixture(scope="module")
 def tiny_stance_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A stance model trained by the project's own trainer for 1 step on 8 synthetic pairs."""
-    pytest.importorskip("pipelines.learn.train_stance")
     from pipelines.learn.dataset_rows import stance_features, to_dataset_dict
     from pipelines.learn.train_stance import StanceParams, spec
 
@@ -415,16 +414,8 @@ def test_assert_no_secret_finds_each_encoding(tmp_path: Path) -> None:
     assert_no_secret(tmp_path, TOKEN)
 
 
-@pytest.fixture
-def mirror_path() -> Path:
-    path = Path(os.environ.get("CLAIMTRACE_DATA_MIRROR", "/work/shared/data"))
-    if not path.is_dir():
-        pytest.skip(f"no data mirror at {path} (set CLAIMTRACE_DATA_MIRROR)")
-    return path.resolve()
-
-
 @pytest.mark.slow
-def test_stage_runs_never_write_the_tokens(tmp_path: Path, mirror_path: Path) -> None:
+def test_stage_runs_never_write_the_tokens(tmp_path: Path, mirror: Path) -> None:
     """`dvc repro` of fetch + ingest with tokens in the environment: no file anywhere holds them."""
     repo = tmp_path / "repo"
     (repo / "articles").mkdir(parents=True)
@@ -452,7 +443,7 @@ def test_stage_runs_never_write_the_tokens(tmp_path: Path, mirror_path: Path) ->
     env = {
         **os.environ,
         **secret_env,
-        "CLAIMTRACE_DATA_MIRROR": str(mirror_path),
+        "CLAIMTRACE_DATA_MIRROR": str(mirror),
         "PYTHONPATH": str(ROOT),
         "DVC_NO_ANALYTICS": "1",
     }
