@@ -74,7 +74,7 @@ bench: install
 	$(BIN)/python -m benchmarks.train
 	$(BIN)/python -m benchmarks.inference
 	$(BIN)/python -m benchmarks.dvc_noop
-	if [ -f benchmarks/studio_import.py ]; then $(BIN)/python benchmarks/studio_import.py; fi
+	$(BIN)/python -m benchmarks.studio_import
 	$(BIN)/python -m benchmarks.report
 
 # The README's seed block: what `predict` finds in the seed article, from a real run of the

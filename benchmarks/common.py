@@ -1,4 +1,10 @@
-"""What every benchmark shares: the machine description and writing ``results/<name>.json``."""
+"""What every benchmark shares: the machine description and writing ``results/<name>.json``.
+
+Every results file starts with the same header: ``name``, ``protocol`` (the version of the
+benchmark's method, see :data:`PROTOCOLS`), ``machine`` (date, CPU, cores, threads, load), then
+``rows``, ``summary`` and ``notes``. ``CLAIMTRACE_BENCH_RESULTS=/tmp/x`` writes the files
+elsewhere (a trial run with tiny sizes must not replace the recorded figures).
+"""
 
 from __future__ import annotations
 
@@ -14,8 +20,26 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-RESULTS = Path(__file__).with_name("results")
+RESULTS = Path(os.environ.get("CLAIMTRACE_BENCH_RESULTS") or Path(__file__).with_name("results"))
 ROOT = Path(__file__).resolve().parents[1]
+
+# The method each benchmark follows; bump a number when the method changes, and say how, so
+# the report marks figures recorded by an older method instead of passing them off as current.
+PROTOCOLS: dict[str, tuple[int, str]] = {
+    "flops": (1, ""),
+    "train": (
+        2,
+        "one warm-up run per setup, then at least 3 repeats alternating plain/ours order, "
+        "median with min/max; per-token parameters exclude the pooler",
+    ),
+    "inference": (
+        2,
+        "every model warmed up at each batch size it is measured at, repeats alternating "
+        "batched/naive order, median with min/max",
+    ),
+    "dvc_noop": (1, ""),
+    "studio": (2, "the common results header (date, CPU, threads, load)"),
+}
 
 
 def cpu_model() -> str:
@@ -29,18 +53,23 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def machine() -> dict[str, Any]:
-    """CPU model, cores (all / usable by this process), torch threads and versions, UTC date."""
-    import torch
+def machine(with_torch: bool = True) -> dict[str, Any]:
+    """CPU model, cores (all / usable by this process), torch threads and versions, UTC date.
 
-    return {
+    ``with_torch=False`` (the Label Studio benchmark) leaves torch out rather than importing it.
+    """
+    info: dict[str, Any] = {
         "cpu_model": cpu_model(),
         "cpu_count": os.cpu_count(),
         "usable_cores": len(os.sched_getaffinity(0))
         if hasattr(os, "sched_getaffinity")
         else os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "torch": torch.__version__,
+    }
+    if with_torch:
+        import torch
+
+        info |= {"torch_threads": torch.get_num_threads(), "torch": torch.__version__}
+    return info | {
         "python": platform.python_version(),
         "platform": platform.platform(),
         "load_average_1m": round(os.getloadavg()[0], 2),  # shared machines: context for the figures
@@ -49,14 +78,21 @@ def machine() -> dict[str, Any]:
 
 
 def write_result(
-    name: str, rows: list[dict[str, Any]], summary: dict[str, Any] | None = None, notes: str = ""
+    name: str,
+    rows: list[dict[str, Any]],
+    summary: dict[str, Any] | None = None,
+    notes: str = "",
+    path: Path | None = None,
+    with_torch: bool = True,
 ) -> Path:
-    """``results/<name>.json`` (atomic): machine, rows (one table), summary figures, notes."""
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"{name}.json"
+    """``results/<name>.json`` (atomic, or ``path``): the common header, rows (one table),
+    summary figures, notes."""
+    path = path or RESULTS / f"{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
     data = {
         "name": name,
-        "machine": machine(),
+        "protocol": PROTOCOLS[name][0],
+        "machine": machine(with_torch),
         "rows": rows,
         "summary": summary or {},
         "notes": notes,
@@ -64,8 +100,19 @@ def write_result(
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     os.replace(tmp, path)
-    print(f"wrote {path.relative_to(ROOT)}")
+    print(
+        f"wrote {path.resolve().relative_to(ROOT) if path.resolve().is_relative_to(ROOT) else path}"
+    )
     return path
+
+
+def spread(values: list[float], digits: int = 2) -> dict[str, float]:
+    """Median, min and max of repeated measurements (the spread shows how noisy they were)."""
+    return {
+        "median": round(statistics.median(values), digits),
+        "min": round(min(values), digits),
+        "max": round(max(values), digits),
+    }
 
 
 def median_seconds(fn: Callable[[], Any], repeats: int, warmup: int = 1) -> float:

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import RESULTS, ROOT
+from benchmarks.common import PROTOCOLS, RESULTS, ROOT
 
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 ORDER = ("flops", "train", "inference", "dvc_noop", "studio")
@@ -21,6 +21,14 @@ TITLES = {
     "inference": "Inference throughput (classify / predict)",
     "dvc_noop": "DVC overhead",
     "studio": "Label Studio import / export",
+}
+
+
+# column headers that need more than the JSON key: utilisation is of the matmul rate measured
+# on the machine (benchmarks.flops), not of the CPU's nominal peak
+HEADERS = {
+    "mfu": "MFU of measured matmul rate",
+    "hw_util_with_padding": "util. with padding, of measured matmul rate",
 }
 
 
@@ -38,18 +46,37 @@ def table(rows: list[dict[str, Any]]) -> list[str]:
     columns: list[str] = []
     for row in rows:
         columns += [k for k in row if k not in columns]
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines = [
+        "| " + " | ".join(HEADERS.get(c, c) for c in columns) + " |",
+        "|" + "---|" * len(columns),
+    ]
     lines += ["| " + " | ".join(_cell(row.get(c), c) for c in columns) + " |" for row in rows]
     return lines
 
 
 def _machine(m: Any) -> str:
     if not isinstance(m, dict):
-        return f"machine: {m}"
+        return f"machine: {m} (no date, CPU or load recorded)."
+    torch = (
+        f"torch {m['torch']} with {m.get('torch_threads', '?')} threads, " if "torch" in m else ""
+    )
     return (
         f"{m.get('date', '?')}: {m.get('cpu_model', '?')}, {m.get('usable_cores', '?')} cores, "
-        f"torch {m.get('torch', '?')} with {m.get('torch_threads', '?')} threads, "
-        f"load average {m.get('load_average_1m', '?')}."
+        f"{torch}load average {m.get('load_average_1m', '?')}."
+    )
+
+
+def _outdated(name: str, data: dict[str, Any]) -> str | None:
+    """A warning when the file was recorded by an older method than the benchmark's current one."""
+    if name not in PROTOCOLS:
+        return None
+    current, change = PROTOCOLS[name]
+    recorded = data.get("protocol", 1)
+    if recorded >= current:
+        return None
+    return (
+        f"**Recorded by an older method (protocol {recorded}; now {current}: {change}): "
+        "rerun `make bench` on an idle machine for figures to rely on.**"
     )
 
 
@@ -65,6 +92,9 @@ def section(name: str, data: dict[str, Any]) -> list[str]:
         "",
         _machine(data.get("machine")),
     ]
+    outdated = _outdated(name, data)
+    if outdated:
+        lines += ["", outdated, ""]
     if data.get("notes"):
         lines.append(f"{data['notes']}.")
     lines.append("")

@@ -2,16 +2,14 @@
 
 Not a test. Starts its own Label Studio in a temporary data dir (or uses --url/--token), then:
 push N synthetic articles with predictions in batches, push M more one per request, annotate N
-tasks (imported with one annotation each) and pull them. Writes ``benchmarks/results/studio.json``.
+tasks (imported with one annotation each) and pull them. Writes ``benchmarks/results/studio.json``
+with the common results header (date, CPU, cores, load; see :mod:`benchmarks.common`).
 
-    .venv/bin/python benchmarks/studio_import.py --n 5000 --single 300
+    .venv/bin/python -m benchmarks.studio_import --n 5000 --single 300
 """
 
 from __future__ import annotations
 
-import json
-import os
-import platform
 import secrets
 import shutil
 import tempfile
@@ -21,6 +19,7 @@ from typing import Annotated
 
 import typer
 
+from benchmarks.common import RESULTS, write_result
 from pipelines.core.document import AnnotationSet, Article, Relation, Span
 from pipelines.studio import server as srv
 from pipelines.studio.sync import connect, ensure_project, pull, push
@@ -63,17 +62,10 @@ def main(
         str | None, typer.Option(help="Use this server instead of starting one.")
     ] = None,
     token: Annotated[str | None, typer.Option(help="API key for --url.")] = None,
-    out: Annotated[Path, typer.Option(help="Results JSON.")] = Path(
-        "benchmarks/results/studio.json"
-    ),
+    out: Annotated[Path, typer.Option(help="Results JSON.")] = RESULTS / "studio.json",
 ) -> None:
     server = data_dir = None
-    results: dict[str, object] = {
-        "n": n,
-        "single": single,
-        "batch_size": batch_size,
-        "machine": platform.node(),
-    }
+    results: dict[str, object] = {"n": n, "single": single, "batch_size": batch_size}
     if url is None:
         creds = {
             "LABEL_STUDIO_USERNAME": "bench@example.com",
@@ -141,12 +133,21 @@ def main(
             server.stop()
         if data_dir is not None:
             shutil.rmtree(data_dir)
-    results["load_average_1m"] = round(
-        os.getloadavg()[0], 2
-    )  # the box is shared: context for the numbers
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    print(json.dumps(results, indent=2))
+    rows = [
+        {"measure": k, **v} for k, v in results.items() if isinstance(v, dict)
+    ]  # bulk, bulk_rerun_noop, one_per_request, pull
+    summary = {k: v for k, v in results.items() if not isinstance(v, dict)}
+    for row in rows:
+        print(row)
+    write_result(
+        "studio",
+        rows,
+        summary,
+        notes="a fresh Label Studio in a temporary data dir (startup_fresh_s: its migrations); "
+        "synthetic articles with predictions; pull: tasks imported with one annotation each",
+        path=out,
+        with_torch=False,
+    )
 
 
 if __name__ == "__main__":

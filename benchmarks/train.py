@@ -7,11 +7,17 @@ For each model and each training-set size (default 32/64/128 synthetic pairs or 
 * **plain**: an unoptimised ``transformers.Trainer`` on the same tokenised examples, padded to
   ``max_length``, no length grouping, default collator, torch's default thread count.
 
-Reported: examples/s, tokens/s (real tokens, padding excluded, so both count the same work),
-model FLOP utilisation = 6 x non-embedding parameters x tokens/s / matmul FLOP/s
-(:func:`benchmarks.flops.matmul_flops`, same threads, measured just before each run), and for the plain run the hardware
-utilisation including the padding it computes. ``python -m benchmarks.train --sizes 32 64``;
-``--repeats 3`` keeps the fastest of three runs (other jobs on a shared machine only slow a run).
+Protocol: one untimed warm-up run of each setup per model (imports, first allocations, thread
+pools), then ``--repeats`` (at least 3) timed runs of each setup per size, alternating which
+setup goes first, so drift on a shared machine (run-to-run noise here is 15-25%) falls on both.
+Reported: the median run with its min/max, examples/s, tokens/s (real tokens, padding excluded,
+so both count the same work), MFU of the measured matmul rate = 6 x per-token parameters x
+tokens/s / the fp32 matmul FLOP/s measured just before each run
+(:func:`benchmarks.flops.matmul_flops`, same threads; not the CPU's theoretical peak), and for
+the plain run the same utilisation including the padding it computes. Per-token parameters
+leave out the embeddings (looked up, not multiplied) and the pooler (run once per sequence).
+The speed-up is plain/ours within each repeat: median and min/max of those ratios.
+``python -m benchmarks.train --sizes 8 --tasks stance`` is a quick trial.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -27,7 +34,7 @@ from typing import Any
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
 
-from benchmarks.common import ROOT, write_result
+from benchmarks.common import ROOT, spread, write_result
 from benchmarks.flops import matmul_flops
 from benchmarks.synthetic import dataset_dict
 
@@ -58,7 +65,8 @@ def task_setup(task: str, params_path: Path, size: int) -> tuple[Any, Any]:
     return p, tagger_spec(p)
 
 
-def non_embedding_params(spec: Any, p: Any) -> int:
+def per_token_params(spec: Any, p: Any) -> int:
+    """Parameters each token is multiplied through: no embeddings, no pooler (it runs on [CLS])."""
     import transformers
 
     from pipelines.learn.train import resolve_base_model
@@ -66,7 +74,8 @@ def non_embedding_params(spec: Any, p: Any) -> int:
     model = getattr(transformers, spec.model_class).from_pretrained(
         resolve_base_model(p.base_model), num_labels=len(spec.labels), use_safetensors=True
     )
-    return int(model.num_parameters(exclude_embeddings=True))
+    pooler = sum(t.numel() for name, t in model.named_parameters() if "pooler." in name)
+    return int(model.num_parameters(exclude_embeddings=True)) - pooler
 
 
 def run_ours(spec: Any, p: Any, data: Any) -> dict[str, Any]:
@@ -145,6 +154,37 @@ def run_plain(spec: Any, p: Any, data: Any, threads: int) -> dict[str, Any]:
     }
 
 
+SETUPS = ("plain", "ours")
+
+
+def row_of(
+    task: str, setup: str, size: int, runs: list[dict[str, Any]], n_params: int
+) -> dict[str, Any]:
+    """One table row from the repeated runs of a setup: the median run, with the spread."""
+    seconds = spread([r["seconds"] for r in runs])
+    peak = statistics.median(r["matmul_flops"] for r in runs)
+    sec, first = seconds["median"], runs[0]
+    return {
+        "model": task,
+        "setup": setup,
+        "articles_or_pairs": size,
+        "examples": first["examples"],
+        "threads": first["threads"],
+        "repeats": len(runs),
+        "seconds": sec,
+        "seconds_min": seconds["min"],
+        "seconds_max": seconds["max"],
+        "examples_per_s": round(first["examples"] / sec, 2),
+        "tokens_per_s": round(first["tokens"] / sec, 1),
+        "mfu": round(6 * n_params * first["tokens"] / sec / peak, 4),
+        "hw_util_with_padding": round(6 * n_params * first["padded_tokens"] / sec / peak, 4)
+        if first["padded_tokens"]
+        else None,
+        "matmul_gflops": round(peak / 1e9, 1),
+        "per_token_params": n_params,
+    }
+
+
 def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     import torch
 
@@ -159,72 +199,63 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     ap.add_argument(
         "--repeats",
         type=int,
-        default=1,
-        help="runs per setup; the fastest is kept (shared machines)",
+        default=3,
+        help="timed runs per setup and size (at least 3): median and min/max are reported",
     )
     args = ap.parse_args(argv)
+    if args.repeats < 3:
+        ap.error("--repeats must be at least 3: a median of fewer runs says little")
     default_threads = torch.get_num_threads()
     rows: list[dict[str, Any]] = []
+    summary: dict[str, Any] = {}
     for task in args.tasks:
-        p, spec = task_setup(task, args.params, args.sizes[0])
-        n_params = non_embedding_params(spec, p)
+        p, spec = task_setup(task, args.params, min(args.sizes))
+        n_params = per_token_params(spec, p)
+
+        def run(setup: str, data: Any, p: Any = p, spec: Any = spec) -> dict[str, Any]:
+            threads = default_threads if setup == "plain" else p.torch_threads
+            # measured next to each run: on a shared machine the available compute drifts
+            peak = matmul_flops(threads=threads, repeats=3)
+            r = run_plain(spec, p, data, threads) if setup == "plain" else run_ours(spec, p, data)
+            return r | {"matmul_flops": peak}
+
+        warm = dataset_dict(task, min(args.sizes))  # p and spec above are for this size
+        for setup in SETUPS:
+            run(setup, warm)  # warm-up, not timed
         for size in args.sizes:
             p, spec = task_setup(task, args.params, size)
             data = dataset_dict(task, size)
-            for setup in ("plain", "ours"):
-                threads = default_threads if setup == "plain" else p.torch_threads
-                # measured next to each run: on a shared machine the available compute drifts
-                peak = matmul_flops(threads=threads, repeats=3)
-                r = min(
-                    (
-                        run_plain(spec, p, data, threads)
-                        if setup == "plain"
-                        else run_ours(spec, p, data)
-                        for _ in range(args.repeats)
-                    ),
-                    key=lambda run: run["seconds"],
-                )
-                flops = 6 * n_params * r["tokens"] / r["seconds"]
-                row = {
-                    "model": task,
-                    "setup": setup,
-                    "articles_or_pairs": size,
-                    "examples": r["examples"],
-                    "threads": r["threads"],
-                    "seconds": r["seconds"],
-                    "examples_per_s": round(r["examples"] / r["seconds"], 2),
-                    "tokens_per_s": round(r["tokens"] / r["seconds"], 1),
-                    "mfu": round(flops / peak, 4),
-                    "hw_util_with_padding": round(
-                        6 * n_params * r["padded_tokens"] / r["seconds"] / peak, 4
-                    )
-                    if r["padded_tokens"]
-                    else None,
-                    "matmul_gflops": round(peak / 1e9, 1),
-                    "non_embedding_params": n_params,
-                }
+            runs: dict[str, list[dict[str, Any]]] = {setup: [] for setup in SETUPS}
+            for rep in range(args.repeats):
+                for setup in SETUPS if rep % 2 == 0 else SETUPS[::-1]:
+                    runs[setup].append(run(setup, data, p, spec))
+            for setup in SETUPS:
+                row = row_of(task, setup, size, runs[setup], n_params)
                 rows.append(row)
                 print(
-                    f"{task:7s} {setup:5s} n={size:4d} ({row['examples']} examples): {row['seconds']:7.1f}s "
-                    f"{row['examples_per_s']:7.2f} ex/s {row['tokens_per_s']:9.1f} tok/s MFU {row['mfu']:.1%}"
+                    f"{task:7s} {setup:5s} n={size:4d} ({row['examples']} examples): median {row['seconds']:7.2f}s "
+                    f"[{row['seconds_min']:.2f}-{row['seconds_max']:.2f}] {row['examples_per_s']:7.2f} ex/s "
+                    f"{row['tokens_per_s']:9.1f} tok/s MFU {row['mfu']:.1%} of measured matmul rate"
                 )
-    summary = {}
-    for task in args.tasks:
-        mine = {
-            r["articles_or_pairs"]: r for r in rows if r["model"] == task and r["setup"] == "ours"
-        }
-        plain = {
-            r["articles_or_pairs"]: r for r in rows if r["model"] == task and r["setup"] == "plain"
-        }
-        big = max(mine)
-        summary[f"{task}_speedup_at_{big}"] = round(plain[big]["seconds"] / mine[big]["seconds"], 2)
-        summary[f"{task}_mfu_ours_at_{big}"] = mine[big]["mfu"]
+            if size == max(args.sizes):
+                ratios = spread(
+                    [
+                        plain["seconds"] / ours["seconds"]
+                        for plain, ours in zip(runs["plain"], runs["ours"], strict=True)
+                    ]
+                )
+                summary[f"{task}_speedup_at_{size}"] = ratios["median"]
+                summary[f"{task}_speedup_min_max_at_{size}"] = [ratios["min"], ratios["max"]]
+                summary[f"{task}_mfu_ours_at_{size}"] = rows[-1]["mfu"]
     write_result(
         "train",
         rows,
         summary,
-        notes="synthetic data, 1 epoch; tokens exclude padding; MFU = 6*N_non_emb*tokens/s / matmul FLOP/s; "
-        "'ours' seconds include its per-epoch checkpoint save",
+        notes=f"synthetic data, 1 epoch; a warm-up run per setup, then {args.repeats} repeats alternating "
+        "plain/ours order: seconds = median run (min, max); speed-up = plain/ours within a repeat (median, min/max); "
+        "tokens exclude padding; mfu = 6 x per-token params (no embeddings, no pooler) x tokens/s "
+        "/ the fp32 matmul rate measured before each run (not the CPU's nominal peak); "
+        "'ours' seconds include its per-epoch checkpoint save, 'plain' saves nothing",
     )
     return rows
 

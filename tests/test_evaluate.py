@@ -296,7 +296,11 @@ def test_evaluate_scores_every_system_on_the_same_pairs(tmp_path, tiny_models):
         assert (out / "plots" / "images" / f"fnc1__{system}.png").stat().st_size > 1000
 
     md = (out / "results.md").read_text()
-    assert "FNC-1 competition test" in md and "Athene (FNC-1 1st)" in md and "PolNeAR test" in md
+    assert (
+        "FNC-1 competition test" in md
+        and "Athene (FNC-1 official rank 2nd, 81.97)" in md
+        and "PolNeAR test" in md
+    )
     assert f"{fnc['systems']['athene']['fnc_score']:.2f}" in md
     assert "[evaluate]" in output and "fnc1_pairs=6" in output
 

@@ -1,8 +1,10 @@
-"""The README results section, generated from the metrics JSON (never hand-written numbers).
+"""The README results section, generated from recorded files (never hand-written numbers).
 
 ``python -m pipelines.learn.results_table metrics README.md`` replaces what lies between
 ``<!-- results:start -->`` and ``<!-- results:end -->`` with the tables that ``evaluate`` also
-writes to ``metrics/results.md``.
+writes to ``metrics/results.md``, and, when the README has them, what lies between
+``<!-- training:start -->`` and ``<!-- training:end -->`` with the committed run's training
+budget and times (parameters from ``dvc.lock``, times from ``dvclive/<model>/metrics.json``).
 """
 
 from __future__ import annotations
@@ -16,6 +18,16 @@ import typer
 from pipelines.core.io import write_text
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
+TRAINING_START, TRAINING_END = "<!-- training:start -->", "<!-- training:end -->"
+
+# The official FNC-1 leaderboard (rank, FNC score in percent); our own scores of the same teams'
+# submissions (the table) differ slightly from it.
+FNC1_LEADERBOARD = {
+    "talos": ("Talos", 1, 82.02),
+    "athene": ("Athene", 2, 81.97),
+    "uclmr": ("UCL Machine Reading", 3, 81.72),
+}
+ORDINALS = {1: "1st", 2: "2nd", 3: "3rd"}
 
 SET_TITLES = {
     "fnc1": "FNC-1 competition test",
@@ -30,9 +42,10 @@ SYSTEM_NAMES = {
     "tfidf_lr": "TF-IDF + logistic regression",
     "rules": "rule-based annotator",
     "majority": "majority class",
-    "athene": "Athene (FNC-1 1st)",
-    "talos": "Talos (FNC-1 2nd)",
-    "uclmr": "UCL Machine Reading (FNC-1 3rd)",
+    **{
+        system: f"{team} (FNC-1 official rank {ORDINALS[rank]}, {score:.2f})"
+        for system, (team, rank, score) in FNC1_LEADERBOARD.items()
+    },
 }
 
 
@@ -71,7 +84,13 @@ def stance_tables(stance: dict[str, Any]) -> list[str]:
             *(f"F1 {label}" for label in labels),
             "accuracy",
         ]
-        out += [f"#### {SET_TITLES.get(name, name)}", "", _count_line(entry, "pairs"), ""]
+        count = _count_line(entry, "pairs")
+        if any(system in FNC1_LEADERBOARD for system in entry["systems"]):
+            count += (
+                " The FNC-1 teams' rows score their own submitted test-set predictions with"
+                " our code; their labels give the official leaderboard rank and score."
+            )
+        out += [f"#### {SET_TITLES.get(name, name)}", "", count, ""]
         out += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for system, m in entry["systems"].items():
             row = [SYSTEM_NAMES.get(system, system)]
@@ -89,7 +108,9 @@ def span_tables(spans: dict[str, Any]) -> list[str]:
     for name, entry in spans.items():
         labels = list(entry["gold_spans"])
         head = ["system", "match", "micro-F1", "macro-F1", *(f"F1 {x} (P/R)" for x in labels)]
-        out += [f"#### {SET_TITLES.get(name, name)}", "", _count_line(entry, "documents"), ""]
+        gold = ", ".join(f"{n:,} {x}" for x, n in entry["gold_spans"].items())
+        count = _count_line(entry, "documents") + (f" Gold spans: {gold}." if gold else "")
+        out += [f"#### {SET_TITLES.get(name, name)}", "", count, ""]
         out += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for system, modes in entry["systems"].items():
             for mode in ("exact", "overlap"):
@@ -163,11 +184,49 @@ def render_from_dir(metrics: Path) -> str:
     return render(load("stance.json"), load("spans.json"))
 
 
+TRAINED = (("stance", "stance model", "pairs"), ("tagger", "span tagger", "windows"))
+
+
+def training_summary(lock: Path, dvclive: Path, stance: dict[str, Any] | None = None) -> str:
+    """One paragraph on the committed run's training: sizes and epochs as ``dvc.lock`` records
+    the parameters, seconds and tokens/s as DVCLive logged them (HF Trainer's ``train/*``)."""
+    import yaml
+
+    stages = yaml.safe_load(lock.read_text(encoding="utf-8"))["stages"]
+    parts, threads = [], set()
+    for model, what, unit in TRAINED:
+        path = dvclive / model / "metrics.json"
+        if not path.exists():
+            raise FileNotFoundError(f"{path} not found: run the train_{model} stage first")
+        train = json.loads(path.read_text(encoding="utf-8"))["train"]
+        params = {
+            key.split(".", 1)[1]: value
+            for key, value in stages[f"train_{model}"]["params"]["params.yaml"].items()
+        }
+        threads.add(params["torch_threads"])
+        if "sample" in params:  # the stance model: a fixed count per kind and label
+            size = f"{sum(params['sample'].values()):,} sampled {unit}"
+        elif params.get("train_size"):
+            size = f"{params['train_size']:,} {unit}"
+        else:
+            size = f"every {unit[:-1]}"
+        if model == "stance" and stance and "train" in stance:
+            size += f" of the {stance['train']['n']:,} in the train split"
+        parts.append(
+            f"{what}: {size} x {params['epochs']} epochs in {train['runtime']:,.0f} s "
+            f"({train['tokens_per_second']:,.0f} tokens/s, padding excluded)"
+        )
+    return (
+        "Training in the committed run (parameters from `dvc.lock`, times from "
+        f"`dvclive/*/metrics.json`): {'; '.join(parts)}; "
+        f"torch threads: {', '.join(str(t) for t in sorted(threads))}.\n"
+    )
+
+
 def replace_block(
     document: str, block: str, where: str = "README", markers: tuple[str, str] = (START, END)
 ) -> str:
-    """``document`` with the text between the ``markers`` (the results ones by default)
-    replaced by ``block``."""
+    """``document`` with the text between the markers (default: results) replaced by ``block``."""
     first, last = markers
     start, end = document.find(first), document.find(last)
     if (
@@ -186,13 +245,27 @@ def command(
     readme: Annotated[Path, typer.Argument(help="markdown file with the results markers")] = Path(
         "README.md"
     ),
+    lock: Annotated[Path, typer.Option(help="dvc.lock of the run (training parameters)")] = Path(
+        "dvc.lock"
+    ),
+    dvclive: Annotated[
+        Path, typer.Option(help="DVCLive folder of the run (training times)")
+    ] = Path("dvclive"),
 ) -> None:
-    """Regenerate the README results section from the metrics JSON."""
+    """Regenerate the README results section (and training paragraph) from the recorded files."""
     try:
         text = replace_block(
             readme.read_text(encoding="utf-8"), render_from_dir(metrics), str(readme)
         )
-    except (FileNotFoundError, ValueError) as e:
+        if TRAINING_START in text:
+            stance = json.loads((metrics / "stance.json").read_text(encoding="utf-8"))
+            text = replace_block(
+                text,
+                training_summary(lock, dvclive, stance),
+                str(readme),
+                (TRAINING_START, TRAINING_END),
+            )
+    except (FileNotFoundError, ValueError, KeyError) as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(code=1) from e
     write_text(readme, text)  # a temporary file renamed over the README (keeps its mode)

@@ -5,12 +5,19 @@ model class, how to tokenise, metrics); :func:`fit` does the rest, deterministic
 seed, resuming from its checkpoints after a crash, logging to DVCLive, and saving a safetensors
 model folder atomically.
 
+The same commands run data-parallel under ``torchrun --nproc_per_node N -m
+pipelines.learn.train_stance ...`` (or ``accelerate launch``): the Trainer sees the launcher's
+environment and wraps the model in DDP (gloo on CPUs, NCCL on GPUs, where it also trains in
+mixed precision); every worker trains on its share of each batch, and rank 0 alone tidies the
+checkpoints, logs to DVCLive, runs the task's ``finish`` step and saves the model, once.
+
 Heavy libraries (torch, transformers, datasets, dvclive) are imported inside functions only.
 """
 
 import hashlib
 import json
 import math
+import os
 import random
 import shutil
 import time
@@ -187,6 +194,12 @@ def _weighted_loss(weights: Any) -> Callable[..., Any]:
     return loss
 
 
+def process_rank() -> tuple[int, int]:
+    """(rank, world size) of this process: torchrun / ``accelerate launch`` set ``RANK`` and
+    ``WORLD_SIZE`` in each worker's environment; a plain run is rank 0 of 1."""
+    return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+
+
 def _import_training_libraries() -> None:
     """torch, the Trainer and DVCLive: several seconds of imports, done once up front."""
     import torch  # noqa: F401
@@ -236,6 +249,8 @@ def _checkpoints(
         if stamp_file.is_file() and stamp_file.read_text().strip() == stamp
         else None
     )
+    if process_rank()[0] != 0:  # the other workers read; rank 0 alone tidies and stamps
+        return ckpt, last
     if last is None and ckpt.exists():
         shutil.rmtree(ckpt)
     for torn in ckpt.glob("checkpoint-*"):  # e.g. a save cut short by the kill
@@ -250,6 +265,7 @@ def _training_args(params: TrainParams, ckpt: Path, do_eval: bool) -> Any:
     import torch
     from transformers import TrainingArguments
 
+    cuda = torch.cuda.is_available()
     return TrainingArguments(
         output_dir=str(ckpt),
         num_train_epochs=params.epochs,
@@ -261,7 +277,11 @@ def _training_args(params: TrainParams, ckpt: Path, do_eval: bool) -> Any:
         seed=params.seed,
         data_seed=params.seed,
         full_determinism=True,
-        use_cpu=not torch.cuda.is_available(),
+        use_cpu=not cuda,
+        # a GPU trains in its mixed precision (bf16 where it has it); a CPU in fp32 (bf16 autocast
+        # does not pay on CPUs without bf16 matmul units: benchmarks/precision.py)
+        bf16=cuda and torch.cuda.is_bf16_supported(),
+        fp16=cuda and not torch.cuda.is_bf16_supported(),
         train_sampling_strategy="group_by_length",
         eval_strategy="epoch" if do_eval else "no",
         save_strategy="epoch",
@@ -271,6 +291,7 @@ def _training_args(params: TrainParams, ckpt: Path, do_eval: bool) -> Any:
         logging_first_step=True,
         report_to="none",
         include_num_input_tokens_seen="non_padding",
+        ddp_find_unused_parameters=False,  # both heads use every parameter: no extra graph pass
         dataloader_num_workers=0,
         dataloader_pin_memory=False,
         disable_tqdm=False,
@@ -304,8 +325,11 @@ def _trainer(
 
     do_eval = params.eval_per_epoch and len(data.validation) > 0
     args = _training_args(params, ckpt, do_eval)
-    live_dir.mkdir(parents=True, exist_ok=True)
-    live = Live(dir=str(live_dir), dvcyaml=None, save_dvc_exp=False, resume=resume)
+    callbacks = []
+    if process_rank()[0] == 0:  # one process logs (under torchrun every worker runs this)
+        live_dir.mkdir(parents=True, exist_ok=True)
+        live = Live(dir=str(live_dir), dvcyaml=None, save_dvc_exp=False, resume=resume)
+        callbacks.append(DVCLiveCallback(live=live))
     return Trainer(
         model=model,
         args=args,
@@ -318,7 +342,7 @@ def _trainer(
         preprocess_logits_for_metrics=(lambda logits, labels: logits.argmax(dim=-1))
         if do_eval
         else None,
-        callbacks=[DVCLiveCallback(live=live)],
+        callbacks=callbacks,
     )
 
 
@@ -386,6 +410,7 @@ def _training_metrics(
         ),
         "train_loss": round(run.output.training_loss, 6),
         "torch_threads": params.torch_threads,
+        "world_size": process_rank()[1],  # processes that trained together (torchrun)
         "class_weights": [round(w, 6) for w in data.weights] if data.weights else None,
         **{k: round(v, 6) if isinstance(v, float) else v for k, v in run.final_eval.items()},
     }
@@ -427,6 +452,9 @@ def fit(
     ckpt, last = _checkpoints(spec, params, data, output_dir)
     trainer = _trainer(spec, params, model, tokenizer, splits, ckpt, live_dir, last is not None)
     run = _train(trainer, last)
+    rank, world = process_rank()
+    if rank != 0:  # under torchrun: the model is the same in every worker; rank 0 saves it once
+        return {"rank": rank, "world_size": world, "steps": trainer.state.global_step}
     info = {"task": spec.task, "max_length": params.max_length, "base_model": params.base_model}
     with atomic_dir(output_dir) as tmp:
         trainer.model.save_pretrained(tmp)
@@ -485,6 +513,9 @@ def stage_command(
         ] = DEFAULT_PARAMS,
     ) -> None:
         p = load_section(params_class, section, params)
+        if process_rank()[0] != 0:  # a torchrun worker: trains its share; rank 0 reports
+            train(dataset, output, live_dir, p)
+            return
         with stage(section) as counts:
             metrics = train(dataset, output, live_dir, p)
             counts.update({k: metrics.get(k) for k in (*STAGE_COUNTS, eval_metric)})
