@@ -28,7 +28,7 @@ def test_readme_exp_show_invocation_fits_a_terminal():
     lines = proc.stdout.splitlines()
     assert max(map(len, lines)) <= WIDTH, proc.stdout
     header = next(x for x in lines if "Experiment" in x)
-    assert "fnc_score" in header and "train_size" in header, proc.stdout  # none cut off
+    assert "fnc_score" in header and "epochs" in header, proc.stdout  # none cut off
     assert "…" not in proc.stdout
 
 

@@ -48,7 +48,8 @@ MODEL_FILES = (
     "spiece.model",
     "sentencepiece.bpe.model",
     "training_metrics.json",
-    "claimtrace.json",  # task and max_length, which inference needs besides config.json
+    "claimtrace.json",  # task, max_length and decision biases, which inference needs
+    "relatedness.json",  # the stance model's relatedness stage (logistic regression, as JSON)
 )
 TOKENIZER_FILES = (
     "tokenizer.json",
