@@ -416,7 +416,14 @@ def test_an_interrupted_run_leaves_no_temporary_file(tmp_path, params, sig):
     out.write_text("previous run\n", encoding="utf-8")
     exe = Path(sys.executable).parent / "claimtrace"
     cmd = [str(exe), "predict", str(inp), "-o", str(out), "--params", str(params)]
-    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+    # as from a terminal: a job started in the background by a non-interactive shell (a CI
+    # runner's, say) inherits SIGINT ignored, and Python then installs no Ctrl-C handler
+    proc = subprocess.Popen(
+        cmd,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     try:
         deadline = time.monotonic() + 240
         while not list(tmp_path.glob(".out.jsonl.*.tmp")):
