@@ -59,12 +59,12 @@ def candidate_pairs(
     for src in sorted(spans, key=lambda s: s.start):
         if src.label != "Source" or not src.text.strip():
             continue
-        first = _sentence_of(starts, src.start) - sentence_gap
+        home = _sentence_of(starts, src.start)
+        first = home - sentence_gap
         last = _sentence_of(starts, max(src.start, src.end - 1)) + sentence_gap
         # claims are sorted by start, so their sentences are too: one slice per source
         lo = bisect.bisect_left(claim_sentence, first)
         hi = bisect.bisect_right(claim_sentence, last)
-        home = _sentence_of(starts, src.start)
         near = sorted(
             (k for k in range(lo, hi) if claims[k].id != src.id),
             key=lambda k: (abs(claim_sentence[k] - home), _gap(src, claims[k]), claims[k].start),
