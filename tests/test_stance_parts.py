@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -120,3 +121,27 @@ def test_headline_scores_combine_the_two_stages(p_related, expected):
     # below the threshold the transformer did not run: related labels share P(related)
     label, scores = _headline_scores(labels, 0.2, None, None, 0.5)
     assert label == "unrelated" and scores["asserts"] == pytest.approx(0.2 / 3, abs=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("relation/assert", 10, "relation/assert: 10; keys are <kind>/<label>"),
+        ("headline/asserts", 10, "headline/asserts: 10; keys are <kind>/<label>"),
+        ("fnc1/denies", -1, "fnc1/denies: -1; keys are <kind>/<label>"),
+    ],
+)
+def test_a_bad_sample_key_names_itself_and_the_allowed_ones(tmp_path, key, value, message):
+    import yaml
+
+    from pipelines.core.params import load_section
+    from pipelines.learn.train_stance import StanceParams
+
+    ci = Path(__file__).resolve().parents[1] / "params.ci.yaml"
+    params = yaml.safe_load(ci.read_text(encoding="utf-8"))
+    params["train_stance"]["sample"] = {key: value}
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(params), encoding="utf-8")
+    with pytest.raises(ValueError, match=message) as err:
+        load_section(StanceParams, "train_stance", path)
+    assert "fnc1" in str(err.value) and "unconfirmed" in str(err.value)
