@@ -25,6 +25,8 @@ from urllib.parse import quote
 PG_BIN_GLOB = "/usr/lib/postgresql/*/bin"
 SUPERUSER = "postgres"
 RUN_AS = "postgres"  # the OS user the server runs as when the tests run as root
+# runuser lives in /usr/sbin, which a plain user's PATH (and `env -i`) often lacks
+RUNUSER = shutil.which("runuser", path=f"{os.environ.get('PATH', '')}:/usr/sbin:/sbin")
 
 
 class PostgresMissing(RuntimeError):
@@ -59,7 +61,7 @@ class Cluster:
 
     def command(self, tool: str, *args: str) -> list[str]:
         cmd = [str(self.bin / tool), *args]
-        return ["runuser", "-u", self.run_as, "--", *cmd] if self.run_as else cmd
+        return [str(RUNUSER), "-u", self.run_as, "--", *cmd] if self.run_as else cmd
 
     def connect(self, dbname: str = "postgres"):  # type: ignore[no-untyped-def]
         """A psycopg connection as the superuser, over the Unix socket (autocommit)."""
@@ -110,7 +112,7 @@ def start(port: int, timeout: int = 120) -> Cluster:
     pg_bin = bindir()
     run_as = None
     if os.geteuid() == 0:
-        if shutil.which("runuser") is None:
+        if RUNUSER is None:
             raise PostgresMissing(
                 "running as root without `runuser` to start PostgreSQL as another user"
             )
