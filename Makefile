@@ -73,6 +73,7 @@ bench: install
 	$(BIN)/python -m benchmarks.precision
 	$(BIN)/python -m benchmarks.train
 	$(BIN)/python -m benchmarks.inference
+	$(BIN)/python -m benchmarks.runtime
 	$(BIN)/python -m benchmarks.dvc_noop
 	$(BIN)/python -m benchmarks.studio_import
 	$(BIN)/python -m benchmarks.report

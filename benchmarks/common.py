@@ -37,6 +37,7 @@ PROTOCOLS: dict[str, tuple[int, str]] = {
         "every model warmed up at each batch size it is measured at, repeats alternating "
         "batched/naive order, median with min/max",
     ),
+    "runtime": (1, ""),
     "dvc_noop": (1, ""),
     "studio": (2, "the common results header (date, CPU, threads, load)"),
 }

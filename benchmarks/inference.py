@@ -179,7 +179,10 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         if _has_section("predict")
         else None
     )
-    p = p or PredictParams("models/tagger", "models/stance", args.batch_size, 8, 1, 600)
+    p = p or PredictParams("models/tagger", "models/stance", args.batch_size, 8, 1, 3, 600, "torch")
+    p = replace(
+        p, runtime="torch"
+    )  # this benchmark times the torch model (benchmarks.runtime: the others)
     p = replace(p, batch_size=args.batch_size)
     naive_p = replace(p, batch_size=1, articles_per_batch=1)
 

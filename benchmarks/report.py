@@ -14,11 +14,12 @@ from typing import Any
 from benchmarks.common import PROTOCOLS, RESULTS, ROOT
 
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
-ORDER = ("flops", "train", "inference", "dvc_noop", "studio")
+ORDER = ("flops", "train", "inference", "runtime", "dvc_noop", "studio")
 TITLES = {
     "flops": "Matmul peak (fp32, torch)",
     "train": "Training throughput: ours vs plain Trainer",
     "inference": "Inference throughput (classify / predict)",
+    "runtime": "Runtimes: torch / ONNX / int8, whole commands on the test sets",
     "dvc_noop": "DVC overhead",
     "studio": "Label Studio import / export",
 }

@@ -235,3 +235,17 @@ def pytest_make_collect_report(collector: pytest.Collector) -> Iterator[None]:
             f"{collector.nodeid} skipped at collection ({_skip_reason(report.longrepr)}), but "
             f"with {NO_SKIPS_ENV}=1 (CI) every test must run"
         )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def onnx_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Exported ONNX graphs of this session's models go to a temporary cache, not ~/.cache
+    (commands started by tests inherit the variable)."""
+    path = tmp_path_factory.mktemp("onnx-cache")
+    saved = os.environ.get("CLAIMTRACE_CACHE")
+    os.environ["CLAIMTRACE_CACHE"] = str(path)
+    yield path
+    if saved is None:
+        os.environ.pop("CLAIMTRACE_CACHE", None)
+    else:
+        os.environ["CLAIMTRACE_CACHE"] = saved

@@ -27,6 +27,7 @@ PARAMS_YAML = """
 classify:
   model: {models}/stance
   batch_size: 4
+  runtime: onnx-int8
 predict:
   tagger: {models}/tagger
   model: {models}/stance
@@ -35,6 +36,7 @@ predict:
   sentence_gap: 1
   max_claims: 3
   context_chars: 300
+  runtime: onnx-int8
 """
 
 SAID = [
@@ -805,3 +807,116 @@ def test_studio_push_takes_tagger_and_model_like_predict(tmp_path, models, studi
     (task,) = export_tasks(client, find_project(client, project))
     (prediction,) = client.predictions.list(task=task["id"])
     assert prediction.model_version.startswith("claimtrace-")
+
+
+# --- runtimes: ONNX Runtime (fp32, int8) against the torch model --------------------------------
+
+RUNTIME_PAIRS = [
+    (claim, f"{src} {verb} {claim}. The weather was mild on Tuesday.", src)
+    for src, claim, _ in SAID
+    for verb in VERBS.values()
+]
+
+
+def _stance_inputs() -> list:
+    from pipelines.models.annotate import StanceInput
+
+    return [StanceInput(claim, context, source) for claim, context, source in RUNTIME_PAIRS]
+
+
+def _tagger_texts() -> list[str]:
+    return [context for _, context, _ in RUNTIME_PAIRS] + [" ".join(c for _, c, _ in RUNTIME_PAIRS)]
+
+
+@pytest.mark.parametrize("runtime, tolerance", [("onnx", 1e-4), ("onnx-int8", 0.05)])
+def test_onnx_runtimes_give_torch_labels_and_scores(models, runtime, tolerance):
+    """Same labels wherever torch's top two scores are further apart than the tolerance allows
+    to flip (all of them for fp32), and every score within ``tolerance``."""
+    from pipelines.models.inference import classify_pairs, load_stance, load_tagger, tag_texts
+
+    pairs = _stance_inputs()
+    reference = classify_pairs(load_stance(models / "stance"), pairs)
+    fast_model = load_stance(models / "stance", runtime)
+    assert fast_model.runtime == runtime
+    fast = classify_pairs(fast_model, pairs)
+    for (label, scores), (fast_label, fast_scores) in zip(reference, fast, strict=True):
+        assert max(abs(scores[k] - fast_scores[k]) for k in scores) <= tolerance
+        top, second = sorted(scores.values(), reverse=True)[:2]
+        if top - second > 2 * tolerance:
+            assert fast_label == label
+
+    texts = _tagger_texts()
+    reference_spans = tag_texts(load_tagger(models / "tagger"), texts)
+    fast_spans = tag_texts(load_tagger(models / "tagger", runtime), texts)
+    for text, spans in zip(texts, fast_spans, strict=True):
+        assert all(text[s.start : s.end] == s.text for s in spans)
+    if runtime == "onnx":  # int8 may move a boundary where two labels are close: bench measures it
+        assert _same_spans_within(reference_spans, fast_spans, tolerance)
+
+
+def _same_spans_within(a: list, b: list, tolerance: float) -> bool:
+    return all(
+        [(s.label, s.start, s.end) for s in x] == [(s.label, s.start, s.end) for s in y]
+        and all(abs(s.score - t.score) <= tolerance for s, t in zip(x, y, strict=True))
+        for x, y in zip(a, b, strict=True)
+    )
+
+
+def test_onnx_graph_is_cached_outside_the_model_folder_and_follows_the_weights(
+    models, tmp_path, monkeypatch
+):
+    """The export happens once per weights (a model folder is a DVC output: never written to);
+    changed weights get a new graph, not the old one."""
+    import shutil
+
+    from pipelines.models.inference import load_stance
+    from pipelines.models.runtime import onnx_paths
+
+    monkeypatch.setenv("CLAIMTRACE_CACHE", str(tmp_path / "cache"))
+    before = sorted(p.name for p in (models / "stance").iterdir())
+    load_stance(models / "stance", "onnx-int8")
+    fp32, int8 = onnx_paths(models / "stance", "stance")
+    stamps = fp32.stat().st_mtime_ns, int8.stat().st_mtime_ns
+    assert load_stance(models / "stance", "onnx-int8").model.path == int8
+    assert (fp32.stat().st_mtime_ns, int8.stat().st_mtime_ns) == stamps
+    assert sorted(p.name for p in (models / "stance").iterdir()) == before
+
+    changed = shutil.copytree(models / "stance", tmp_path / "stance")
+    config = json.loads((changed / "config.json").read_text())
+    (changed / "config.json").write_text(json.dumps({**config, "note": "retrained"}))
+    assert onnx_paths(changed, "stance")[0] != fp32
+
+
+def test_without_onnxruntime_the_onnx_runtimes_run_torch(models, monkeypatch, caplog):
+    """A machine without the optional runtime still runs every command, and says so once."""
+    from pipelines.models.inference import load_stance
+
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # `import onnxruntime` now fails
+    with caplog.at_level("WARNING"):
+        loaded = load_stance(models / "stance", "onnx-int8")
+    assert loaded.runtime == "torch"
+    assert "onnxruntime/onnx not installed; running torch instead" in caplog.text
+
+
+@pytest.mark.parametrize("command", ["classify", "predict"])
+def test_an_unknown_runtime_is_a_one_line_error(tmp_path, params, command):
+    write_lines(tmp_path / "in.jsonl", GOOD_PAIRS)
+    args = [command, tmp_path / "in.jsonl", "-o", tmp_path / "out.jsonl", "--params", params]
+    line = one_line(claimtrace(*args, "--runtime", "tensorrt", cwd=tmp_path))
+    assert "unknown runtime 'tensorrt'; choose one of torch, onnx, onnx-int8" in line, line
+    assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_a_long_article_shows_its_tagging_and_stance_progress(params, monkeypatch, capsys):
+    """One long line is many minutes of work (~0.4 s per 1,000 chars on 2 cores, linear): its
+    batch shows bars for both phases. The threshold is lowered so a short text stands in."""
+    from pipelines.use import predict
+
+    monkeypatch.setattr(predict, "LONG_BATCH_CHARS", len(LONG))
+    p, tagger, stance = predict.load(params)
+    (row,) = predict.predict_records(tagger, stance, [predict.ArticleInput({"id": "l"}, LONG)], p)
+    check_article({**row, "text": LONG}, {"id": "l", "text": LONG})
+    err = capsys.readouterr().err
+    assert f"predict: {len(LONG):,} chars, windows" in err, err
+    if row["relations"]:  # some pairs were classified
+        assert f"predict: {len(LONG):,} chars, pairs" in err, err

@@ -323,3 +323,26 @@ def test_evaluate_limit_is_recorded(tmp_path, tiny_models):
         True,
     )
     assert "a seeded sample of 6" in (out / "results.md").read_text()
+
+
+@pytest.mark.parametrize(
+    "line, why",
+    [
+        ('{"id": "p2", "claim": "c", "context": "c"}', "no field 'stance'"),
+        (
+            '{"id": "p2", "claim": "c", "context": "c", "stance": "agrees"}',
+            "'agrees' is not one of",
+        ),
+        ('{"id": "p2", "claim": "c",', "not valid JSON"),
+    ],
+    ids=["missing-field", "unknown-stance", "bad-json"],
+)
+def test_a_bad_challenge_line_names_the_file_and_line(tmp_path, line, why):
+    from pipelines.learn.evaluate import ChallengeSetError, load_challenge_sets
+
+    good = {"id": "p1", "claim": "c", "context": "c", "stance": "denies"}
+    (tmp_path / "news_passages.jsonl").write_text(json.dumps(good) + "\n" + line + "\n")
+    with pytest.raises(ChallengeSetError) as e:
+        load_challenge_sets(tmp_path)
+    assert "news_passages.jsonl:2: " in str(e.value) and why in str(e.value), e.value
+    assert "dvc repro evaluate" in str(e.value)

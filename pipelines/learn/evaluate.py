@@ -24,6 +24,7 @@ import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -45,6 +46,7 @@ from pipelines.core.params import ParamsError, load_section
 from pipelines.core.stagelog import log, stage
 from pipelines.learn.dataset_rows import GoldDocument, primary_documents, stance_pairs
 from pipelines.models.annotate import LinkParams, PredictParams
+from pipelines.models.runtime import RUNTIMES
 from pipelines.sources.corpora import MIRROR_ENV
 from pipelines.sources.corpora.fnc1 import anchor_predictions, find_anchors_dir, read_fnc_submission
 
@@ -72,10 +74,13 @@ class EvaluateParams:
     anchors_dir: str
     tfidf_max_features: int
     tfidf_c: float
+    runtime: str  # what runs the models (pipelines.models.runtime)
 
     def validate(self) -> None:
         if self.batch_size < 1:
             raise ParamsError("evaluate.batch_size must be >= 1")
+        if self.runtime not in RUNTIMES:
+            raise ParamsError(f"evaluate.runtime must be one of {', '.join(RUNTIMES)}")
         for key in ("max_pairs", "max_documents"):
             value = getattr(self, key)
             if value is not None and value < 1:
@@ -256,8 +261,9 @@ def load_pair_splits(stance_dir: Path) -> dict[str, list[StancePair]]:
 
 
 def load_challenge_sets(folder: Path) -> dict[str, list[StancePair]]:
-    """The project's hand-written evaluation files, as stance pairs (missing files: skipped)."""
-    from pipelines.core.io import read_jsonl
+    """The project's hand-written evaluation files, as stance pairs (missing files: skipped; a
+    bad line is a :class:`ChallengeSetError` naming the file, the line and the expected fields)."""
+    from pipelines.core.io import read_records
 
     out = {}
     for name, file in CHALLENGE_SETS.items():
@@ -265,14 +271,29 @@ def load_challenge_sets(folder: Path) -> dict[str, list[StancePair]]:
         if not path.is_file():
             log.warning("challenge set %s: %s not found, skipped", name, path)
             continue
-        out[f"test_{name}"] = [
-            StancePair(
-                id=r["id"], claim=r["claim"], context=r["context"], stance=r["stance"],
-                group=r["id"], origin=f"challenge:{file}", source=r.get("source"),
+        try:
+            out[f"test_{name}"] = list(
+                read_records(path, partial(challenge_pair, file), CHALLENGE_LINE)
             )
-            for r in read_jsonl(path)
-        ]  # fmt: skip
+        except ValueError as e:
+            raise ChallengeSetError(f"{e}; fix the line and rerun `dvc repro evaluate`") from None
     return out
+
+
+class ChallengeSetError(ValueError):
+    """A line of a hand-written evaluation file that is not a stance pair."""
+
+
+CHALLENGE_LINE = "a challenge pair {id, claim, context, stance, source?}"
+
+
+def challenge_pair(file: str, r: dict[str, Any]) -> StancePair:
+    if r["stance"] not in PAIR_STANCES:
+        raise TypeError(f"stance {r['stance']!r} is not one of {', '.join(PAIR_STANCES)}")
+    return StancePair(
+        id=str(r["id"]), claim=str(r["claim"]), context=str(r["context"]), stance=r["stance"],
+        group=str(r["id"]), origin=f"challenge:{file}", source=r.get("source"),
+    )  # fmt: skip
 
 
 def load_span_splits(tagger_dir: Path) -> dict[str, list[GoldDocument]]:
@@ -301,7 +322,7 @@ def evaluate_pairs(
         majority,
         time.perf_counter() - t0,
     )
-    model = load_stance(model_dir)
+    model = load_stance(model_dir, params.runtime)
     anchors_dir = find_anchors_dir(params.anchors_dir)
 
     results: dict[str, Any] = {"train": {"n": len(train), "majority": majority}}
@@ -357,13 +378,18 @@ def evaluate_pairs(
 
 
 def _annotate(
-    docs: Sequence[GoldDocument], tagger_dir: Path, stance_dir: Path, link: LinkParams, desc: str
+    docs: Sequence[GoldDocument],
+    tagger_dir: Path,
+    stance_dir: Path,
+    link: LinkParams,
+    desc: str,
+    runtime: str,
 ) -> list[tuple[list[Span], list[Relation]]]:
     """What ``claimtrace predict`` finds in each document (same code, same params)."""
     from pipelines.models.annotate import annotate_texts
     from pipelines.models.inference import load_stance, load_tagger
 
-    tagger, stance = load_tagger(tagger_dir), load_stance(stance_dir)
+    tagger, stance = load_tagger(tagger_dir, runtime), load_stance(stance_dir, runtime)
     out: list[tuple[list[Span], list[Relation]]] = []
     for i in tqdm(range(0, len(docs), 8), desc=desc, unit="batch"):
         out += annotate_texts(tagger, stance, [d.text for d in docs[i : i + 8]], link)
@@ -395,7 +421,9 @@ def evaluate_spans(
             label for label in LABELS if any(s.label == label for d in subset for s in d.spans)
         ]
         t0 = time.perf_counter()
-        predicted = _annotate(subset, tagger_dir, stance_dir, link, f"{name} models")
+        predicted = _annotate(
+            subset, tagger_dir, stance_dir, link, f"{name} models", params.runtime
+        )
         t1 = time.perf_counter()
         rules = [annotate(Article.from_text(d.text)) for d in tqdm(subset, desc=f"{name} rules")]
         log.info("%s: models %.1fs, rules %.1fs on %d documents", name, t1 - t0,
@@ -494,7 +522,7 @@ def command(
     from pipelines.learn.results_table import render
 
     p = load_section(EvaluateParams, "evaluate", params)
-    with stage("evaluate") as counts:
+    with stage("evaluate", fail_on=(ChallengeSetError,)) as counts:
         out.mkdir(parents=True, exist_ok=True)
         plots_dir = out / "plots"
         if plots_dir.exists():

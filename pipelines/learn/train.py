@@ -30,8 +30,8 @@ from typing import Annotated, Any
 import typer
 
 from pipelines.core.io import atomic_dir, write_json
-from pipelines.core.params import DEFAULT_PARAMS, load_section
-from pipelines.core.stagelog import stage
+from pipelines.core.params import DEFAULT_PARAMS, ParamsError, load_section
+from pipelines.core.stagelog import one_line_errors, stage
 from pipelines.models.encoding import (
     IGNORE_INDEX,
     MODEL_INFO,
@@ -512,7 +512,8 @@ def stage_command(
             Path, typer.Option(help=f"params file (section '{section}')")
         ] = DEFAULT_PARAMS,
     ) -> None:
-        p = load_section(params_class, section, params)
+        with one_line_errors(ParamsError):  # the file, the key and the fix: no traceback
+            p = load_section(params_class, section, params)
         if process_rank()[0] != 0:  # a torchrun worker: trains its share; rank 0 reports
             train(dataset, output, live_dir, p)
             return

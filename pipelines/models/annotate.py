@@ -26,6 +26,7 @@ from pipelines.models.linking import (
     candidate_pairs,
     keep_relations,
 )
+from pipelines.models.runtime import RUNTIMES
 
 
 @dataclass(frozen=True)
@@ -37,8 +38,11 @@ class PredictParams:
     sentence_gap: int
     max_claims: int
     context_chars: int
+    runtime: str  # what runs both models (pipelines.models.runtime)
 
     def validate(self) -> None:
+        if self.runtime not in RUNTIMES:
+            raise ParamsError(f"predict.runtime must be one of {', '.join(RUNTIMES)}")
         if (
             min(self.batch_size, self.articles_per_batch, self.max_claims) < 1
             or self.sentence_gap < 0
@@ -92,12 +96,17 @@ def annotate_texts(
     stance: Any,
     texts: Sequence[str],
     p: LinkParams,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[str, int], None] | None = None,
 ) -> list[tuple[list[Span], list[Relation]]]:
-    """Spans and relations of each text (code-point offsets), in input order."""
+    """Spans and relations of each text (code-point offsets), in input order. ``progress``
+    is called as ``progress("windows", n)`` while tagging and ``progress("pairs", n)`` while
+    classifying (the two phases of a long article)."""
     from pipelines.models.inference import classify_pairs, tag_texts
 
-    spans = tag_texts(tagger, texts, p.batch_size, progress=progress)
+    def phase(name: str) -> Callable[[int], None] | None:
+        return None if progress is None else lambda n: progress(name, n)
+
+    spans = tag_texts(tagger, texts, p.batch_size, progress=phase("windows"))
     candidates = [
         candidate_pairs(text, s, p.sentence_gap, p.max_claims)
         for text, s in zip(texts, spans, strict=True)
@@ -107,7 +116,7 @@ def annotate_texts(
         for text, cands in zip(texts, candidates, strict=True)
         for c in cands
     ]
-    labels = iter(classify_pairs(stance, inputs, p.batch_size) if inputs else [])
+    labels = iter(classify_pairs(stance, inputs, p.batch_size, phase("pairs")) if inputs else [])
     return [
         link(text, s, cands, [next(labels) for _ in cands])
         for text, s, cands in zip(texts, spans, candidates, strict=True)

@@ -32,6 +32,7 @@ from pipelines.models.encoding import (
     word_windows,
 )
 from pipelines.models.relatedness import RelatednessModel
+from pipelines.models.runtime import accelerate, check_runtime
 
 UNRELATED = "unrelated"
 DEFAULT_CONTEXT_CHARS = 500  # models trained before claimtrace.json recorded it
@@ -47,6 +48,7 @@ class LoadedModel:
     path: str
     info: dict[str, Any] = field(default_factory=dict)  # claimtrace.json
     relatedness: RelatednessModel | None = None  # stance models: the headline/body first stage
+    runtime: str = "torch"  # what runs ``model`` (:mod:`pipelines.models.runtime`)
 
     @property
     def context_chars(self) -> int:
@@ -61,12 +63,13 @@ def _check_model_dir(model_dir: Path) -> None:
         raise ValueError(f"{model_dir}: refusing to load a model dir with pickle files {pickles}")
 
 
-def _load(model_dir: str | os.PathLike[str], task: str) -> LoadedModel:
+def _load(model_dir: str | os.PathLike[str], task: str, runtime: str) -> LoadedModel:
     from transformers import (
         AutoModelForSequenceClassification,
         AutoModelForTokenClassification,
     )
 
+    check_runtime(runtime)
     path = Path(model_dir)
     _check_model_dir(path)
     info = json.loads((path / MODEL_INFO).read_text(encoding="utf-8"))
@@ -81,6 +84,7 @@ def _load(model_dir: str | os.PathLike[str], task: str) -> LoadedModel:
     model.eval()
     tok = load_tokenizer(str(path), markers=False)
     labels = tuple(model.config.id2label[i] for i in range(model.config.num_labels))
+    model, runtime = accelerate(model, path, task, runtime)
     return LoadedModel(
         model,
         tok,
@@ -90,15 +94,16 @@ def _load(model_dir: str | os.PathLike[str], task: str) -> LoadedModel:
         str(path),
         info,
         RelatednessModel.load(path) if task == "stance" else None,
+        runtime,
     )
 
 
-def load_stance(model_dir: str | os.PathLike[str]) -> LoadedModel:
-    return _load(model_dir, "stance")
+def load_stance(model_dir: str | os.PathLike[str], runtime: str = "torch") -> LoadedModel:
+    return _load(model_dir, "stance", runtime)
 
 
-def load_tagger(model_dir: str | os.PathLike[str]) -> LoadedModel:
-    return _load(model_dir, "tagger")
+def load_tagger(model_dir: str | os.PathLike[str], runtime: str = "torch") -> LoadedModel:
+    return _load(model_dir, "tagger", runtime)
 
 
 class PairLike(Protocol):
@@ -116,9 +121,10 @@ def pair_log_probs(
     max_length: int,
     context_chars: int,
     batch_size: int = 64,
+    progress: Callable[[int], None] | None = None,
 ) -> list[list[float]]:
     """The transformer's log-probabilities per label for each pair, in input order (batched by
-    length, so padding stays small)."""
+    length, so padding stays small); ``progress`` gets the pairs done after each batch."""
     import torch
 
     if not claims:
@@ -133,6 +139,8 @@ def pair_log_probs(
             rows = torch.log_softmax(model(**batch).logits.float(), dim=-1).tolist()
             for i, row in zip(idx, rows, strict=True):
                 out[i] = row
+            if progress is not None:
+                progress(len(idx))
     return out
 
 
@@ -149,7 +157,10 @@ def _softmax(values: Sequence[float]) -> list[float]:
 
 
 def classify_pairs(
-    model: LoadedModel, pairs: Sequence[PairLike], batch_size: int = 32
+    model: LoadedModel,
+    pairs: Sequence[PairLike],
+    batch_size: int = 32,
+    progress: Callable[[int], None] | None = None,
 ) -> list[tuple[str, dict[str, float]]]:
     """Stance label and per-label scores for each pair, in input order.
 
@@ -163,7 +174,9 @@ def classify_pairs(
     p_related = _relatedness(model, pairs)
     threshold = model.relatedness.threshold if model.relatedness else 0.0
     run = [i for i in range(len(pairs)) if p_related.get(i, 1.0) >= threshold]
-    log_probs = dict(zip(run, _log_probs(model, [pairs[i] for i in run], batch_size), strict=True))
+    log_probs = dict(
+        zip(run, _log_probs(model, [pairs[i] for i in run], batch_size, progress), strict=True)
+    )
     out = []
     for i in range(len(pairs)):
         if i in p_related:
@@ -188,7 +201,12 @@ def _relatedness(model: LoadedModel, pairs: Sequence[PairLike]) -> dict[int, flo
     return dict(zip(headline, probs, strict=True))
 
 
-def _log_probs(model: LoadedModel, pairs: Sequence[PairLike], batch_size: int) -> list[list[float]]:
+def _log_probs(
+    model: LoadedModel,
+    pairs: Sequence[PairLike],
+    batch_size: int,
+    progress: Callable[[int], None] | None = None,
+) -> list[list[float]]:
     return pair_log_probs(
         model.model,
         model.tokenizer,
@@ -198,6 +216,7 @@ def _log_probs(model: LoadedModel, pairs: Sequence[PairLike], batch_size: int) -
         model.max_length,
         model.context_chars,
         batch_size,
+        progress,
     )
 
 

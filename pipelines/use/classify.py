@@ -29,6 +29,7 @@ from pipelines.core.io import (
 )
 from pipelines.core.params import ParamsError, load_section
 from pipelines.core.stagelog import one_line_errors
+from pipelines.models.runtime import RUNTIMES, UnknownRuntime, check_runtime
 
 
 class ModelMissing(RuntimeError):
@@ -46,14 +47,23 @@ def require_model(path: Path, task: str, option: str) -> Path:
     return path
 
 
+RuntimeOption = Annotated[
+    str | None,
+    typer.Option(help=f"{' | '.join(RUNTIMES)} (default: params runtime)", show_default=False),
+]
+
+
 @dataclass(frozen=True)
 class ClassifyParams:
     model: str
     batch_size: int
+    runtime: str  # what runs the model (pipelines.models.runtime)
 
     def validate(self) -> None:
         if self.batch_size < 1:
             raise ParamsError("classify.batch_size must be >= 1")
+        if self.runtime not in RUNTIMES:
+            raise ParamsError(f"classify.runtime must be one of {', '.join(RUNTIMES)}")
 
 
 @dataclass(frozen=True)
@@ -105,6 +115,7 @@ def command(
         "params.yaml"
     ),
     shard: ShardOption = None,
+    runtime: RuntimeOption = None,
 ) -> None:
     """Classify the stance of each (claim, context, source) line: asserts, denies, unconfirmed or unrelated."""
     from pipelines.models.inference import load_stance
@@ -112,8 +123,11 @@ def command(
     part = shard_option(shard)
     p = load_section(ClassifyParams, "classify", params)
     size = batch_size or p.batch_size
-    with one_line_errors(ModelMissing):
-        loaded = load_stance(require_model(model or Path(p.model), "stance", "--model"))
+    with one_line_errors(ModelMissing, UnknownRuntime):
+        loaded = load_stance(
+            require_model(model or Path(p.model), "stance", "--model"),
+            check_runtime(runtime or p.runtime),
+        )
     process = partial(classify_records, loaded, batch_size=size)
     handler = LineHandler(parse_pair, process, size, strict)
     run_stream("classify", "pairs", input, output, handler, part)

@@ -35,7 +35,8 @@ from pipelines.core.io import (
 from pipelines.core.params import load_section
 from pipelines.core.stagelog import one_line_errors
 from pipelines.models.annotate import LinkParams, PredictParams, annotate_texts
-from pipelines.use.classify import ModelMissing, require_model
+from pipelines.models.runtime import UnknownRuntime, check_runtime
+from pipelines.use.classify import ModelMissing, RuntimeOption, require_model
 
 
 @dataclass(frozen=True)
@@ -50,12 +51,42 @@ def parse_article(record: dict[str, Any]) -> ArticleInput:
     return ArticleInput(record, require_text(record, "text"))
 
 
+LONG_BATCH_CHARS = 100_000  # ~40 s of work on 2 cores: such a batch shows its own progress
+
+
+class PhaseBars:
+    """Progress bars inside one batch (a 5 MB article is one line, but half an hour of work):
+    tagger windows, then stance pairs; gone when the batch is done."""
+
+    def __init__(self, chars: int):
+        self.chars = chars
+        self.bars: dict[str, Any] = {}
+
+    def __call__(self, phase: str, n: int) -> None:
+        from tqdm import tqdm
+
+        if phase not in self.bars:
+            desc = f"predict: {self.chars:,} chars, {phase}"
+            self.bars[phase] = tqdm(desc=desc, unit=phase, leave=False, mininterval=1.0)
+        self.bars[phase].update(n)
+
+    def close(self) -> None:
+        for bar in self.bars.values():
+            bar.close()
+
+
 def predict_records(
     tagger: Any, model: Any, batch: list[ArticleInput], p: PredictParams
 ) -> list[dict[str, Any]]:
     """The input records with their ``spans`` and ``relations`` (:mod:`pipelines.models.annotate`)."""
     link = LinkParams(p.sentence_gap, p.max_claims, p.batch_size)
-    annotated = annotate_texts(tagger, model, [item.text for item in batch], link)
+    chars = sum(len(item.text) for item in batch)
+    bars = PhaseBars(chars) if chars >= LONG_BATCH_CHARS else None
+    try:
+        annotated = annotate_texts(tagger, model, [item.text for item in batch], link, bars)
+    finally:
+        if bars is not None:
+            bars.close()
     return [
         {
             **item.record,
@@ -84,6 +115,7 @@ def load(
     tagger: Path | None = None,
     model: Path | None = None,
     batch_size: int | None = None,
+    runtime: str | None = None,
 ) -> tuple[PredictParams, Any, Any]:
     """The predict params (command-line overrides applied) and both loaded models; a missing
     model is :class:`ModelMissing`."""
@@ -96,8 +128,9 @@ def load(
         p,
         batch_size=batch_size or p.batch_size,
         context_chars=_stance_context_chars(model_dir, p.context_chars),
+        runtime=check_runtime(runtime or p.runtime),
     )
-    return p, load_tagger(tagger_dir), load_stance(model_dir)
+    return p, load_tagger(tagger_dir, p.runtime), load_stance(model_dir, p.runtime)
 
 
 def _weights_digest(*model_dirs: Path) -> str:
@@ -105,9 +138,11 @@ def _weights_digest(*model_dirs: Path) -> str:
     return sha256_files(f for d in model_dirs for f in sorted(d.glob("*.safetensors")))[:12]
 
 
-def weights_version(tagger: Path, model: Path) -> str:
-    """The name a prediction of these two models carries (Label Studio, the README's seed block)."""
-    return f"claimtrace-{_weights_digest(tagger, model)}"
+def weights_version(tagger: Path, model: Path, runtime: str = "torch") -> str:
+    """The name a prediction of these two models carries (Label Studio, the README's seed block);
+    int8 weights predict slightly differently, so their predictions say so."""
+    suffix = "-int8" if runtime == "onnx-int8" else ""
+    return f"claimtrace-{_weights_digest(tagger, model)}{suffix}"
 
 
 @dataclass(frozen=True)
@@ -142,7 +177,7 @@ def predictor(
     """The studio push hook: loads the models (``--tagger``/``--model``, else params.yaml's
     ``predict`` section) once."""
     p, loaded_tagger, loaded_model = load(params, tagger, model)
-    version = weights_version(tagger or Path(p.tagger), model or Path(p.model))
+    version = weights_version(tagger or Path(p.tagger), model or Path(p.model), p.runtime)
     return ModelPredictor(loaded_tagger, loaded_model, p, version)
 
 
@@ -167,11 +202,12 @@ def command(
         "params.yaml"
     ),
     shard: ShardOption = None,
+    runtime: RuntimeOption = None,
 ) -> None:
     """Tag Claim/Source/Denial spans in each article and link Sources to Claims with a stance."""
     part = shard_option(shard)
-    with one_line_errors(ModelMissing):
-        p, loaded_tagger, loaded_model = load(params, tagger, model, batch_size)
+    with one_line_errors(ModelMissing, UnknownRuntime):
+        p, loaded_tagger, loaded_model = load(params, tagger, model, batch_size, runtime)
     process = partial(predict_records, loaded_tagger, loaded_model, p=p)
     handler = LineHandler(parse_article, process, p.articles_per_batch, strict)
     run_stream("predict", "articles", input, output, handler, part)

@@ -98,7 +98,9 @@ def run(
         loaded_tagger, loaded_model, [ArticleInput({"id": article.id}, article.text)], p
     )
     block = render(
-        article, record, weights_version(tagger or Path(p.tagger), model or Path(p.model))
+        article,
+        record,
+        weights_version(tagger or Path(p.tagger), model or Path(p.model), p.runtime),
     )
     if not readme.is_file():
         raise SeedReportError(f"{readme}: not found")
