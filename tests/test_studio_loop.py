@@ -259,6 +259,25 @@ def test_the_readme_annotation_loop(repo, studio, tmp_path) -> None:  # type: ig
 # --- push and the backend without training ---------------------------------------------------
 
 
+def dm_order(studio, project_id: int, ordering: str) -> list[int]:  # type: ignore[no-untyped-def]
+    """Task ids in the order of a Data Manager view sorted by ``ordering`` (as the UI's Order by)."""
+    headers = {"Authorization": f"Token {studio.token}"}
+    view = httpx.post(
+        f"{studio.url}/api/dm/views",
+        headers=headers,
+        json={"project": project_id, "data": {"ordering": [ordering]}},
+        timeout=30,
+    )
+    assert view.status_code == 201, view.text
+    page = httpx.get(
+        f"{studio.url}/api/tasks",
+        headers=headers,
+        params={"view": view.json()["id"], "project": project_id, "fields": "task_only"},
+        timeout=30,
+    )
+    return [t["id"] for t in page.json()["tasks"]]
+
+
 @dataclass
 class ScoringPredictor:
     """A real predictor whose confidence is set per article (the first word's span score)."""
@@ -296,6 +315,9 @@ def test_push_puts_uncertain_tasks_first_and_adds_new_versions_beside_old(studio
     assert client.projects.get(pid).maximum_annotations == 3
     tasks = sorted(existing_tasks(client, pid), key=lambda t: t["id"])
     assert [t["data"]["uncertainty"] for t in tasks] == [0.6, 0.45, 0.3, 0.1]
+
+    # the Data Manager sorts by the field (here least uncertain first)
+    assert dm_order(studio, pid, "tasks:data.uncertainty") == [t["id"] for t in reversed(tasks)]
 
     task = tasks[0]
     ann_result = annotation_to_result(task["data"]["text"], ScoringPredictor(confidence).annotate(
