@@ -1,7 +1,8 @@
 """Label Studio ML backend: the trained models pre-annotate a task when an annotator opens it.
 
 Label Studio's documented ML backend API over plain HTTP on 127.0.0.1 (the ``label-studio-ml``
-package would add Flask, gunicorn and its own SDK pin for four JSON endpoints):
+package's last PyPI release, 1.0.9, predates the pinned Label Studio, and it would add Flask,
+gunicorn and rq for four JSON endpoints):
 
 * ``GET /health`` -> ``{"status": "UP", "model_class", "model_version"}``
 * ``POST /setup`` (Label Studio checks the backend and asks its version) -> ``{"model_version"}``
