@@ -58,7 +58,24 @@ def model_predictor(tagger: Path | None = None, model: Path | None = None) -> Pr
         raise StudioError(f"{e}; or push with --predictions rules") from None
 
 
+def model_folders(tagger: Path | None = None, model: Path | None = None) -> list[Path]:
+    """The two folders ``model_predictor`` reads (same defaults): the ML backend watches them."""
+    from pipelines.core.params import load_section
+    from pipelines.models.annotate import PredictParams
+
+    if tagger and model:
+        return [tagger, model]
+    try:
+        p = load_section(PredictParams, "predict", Path("params.yaml"))
+    except FileNotFoundError:
+        raise StudioError(
+            "params.yaml not found: run from the project folder, or pass --tagger and --model"
+        ) from None
+    return [tagger or Path(p.tagger), model or Path(p.model)]
+
+
 studio_cli.PREDICTORS.update(rules=rules_predictor, model=model_predictor)
+studio_cli.MODEL_FOLDERS.update(model=model_folders)
 app.add_typer(studio_cli.app, name="studio")
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,6 +54,50 @@ def mirror() -> Path:
     if missing:
         pytest.fail(f"{where}: incomplete, missing {'; '.join(missing)}", pytrace=False)
     return root.resolve()
+
+
+# --- a throw-away copy of the repository, as a fresh DVC project -------------------------------
+
+VENV = Path(sys.prefix)
+PLAIN_PATH = "/usr/local/bin:/usr/bin:/bin"  # a login shell's, without any virtualenv
+COPY_SKIPPED = ("tests/", ".venv/", "metrics/", "dvclive/", "benchmarks/")
+
+
+def copy_repo(dest: Path, mirror: Path) -> dict[str, str]:
+    """Copy the repository's tracked and unignored files to ``dest`` with ``params.ci.yaml`` as
+    its params, as a new git + DVC repo; returns the plain environment to run commands in.
+
+    The committed run's dvc.lock and metrics stay behind: the first repro there runs from scratch.
+    """
+    files = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard", "-z"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    for name in filter(None, files.split("\0")):
+        src = ROOT / name
+        if src.is_file() and name != "dvc.lock" and not name.startswith(COPY_SKIPPED):
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / name)
+    shutil.copy2(ROOT / "params.ci.yaml", dest / "params.yaml")
+    assert sys.prefix != sys.base_prefix, "the tests run in the project's venv (make test)"
+    env = {"HOME": os.environ["HOME"], "PATH": PLAIN_PATH, MIRROR_ENV: str(mirror)}
+    env |= dict.fromkeys(("GIT_AUTHOR_NAME", "GIT_COMMITTER_NAME"), "claimtrace-test")
+    env |= dict.fromkeys(("GIT_AUTHOR_EMAIL", "GIT_COMMITTER_EMAIL"), "test@claimtrace.invalid")
+    run(["git", "init", "-q"], dest, env)
+    run([str(VENV / "bin" / "dvc"), "init", "-q", "-f"], dest, env)
+    run(["git", "add", "-A"], dest, env)
+    run(["git", "commit", "-qm", "claimtrace copy"], dest, env)  # DVCLive logs against a commit
+    return env
+
+
+def run(cmd: list[str], cwd: Path, env: dict[str, str]) -> str:
+    """Run ``cmd``; its stdout + stderr, or a failed assertion with their end."""
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=2400)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{out[-6000:]}"
+    return out
 
 
 # --- a real browser ----------------------------------------------------------------------------

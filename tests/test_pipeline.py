@@ -11,36 +11,21 @@ fresh clone with a fresh venv.
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import VENV, copy_repo, run
+
 pytestmark = pytest.mark.slow
-SKIPPED = ("tests/", ".venv/", "metrics/", "dvclive/", "benchmarks/")
-
-
-VENV = Path(sys.prefix)
-PLAIN_PATH = "/usr/local/bin:/usr/bin:/bin"  # a login shell's, without any virtualenv
 
 
 def make_pipeline(dest: Path, env: dict[str, str]) -> str:
     stamp = VENV / ".claimtrace-installed"
     return run(["make", "pipeline", f"VENV={VENV}", "-o", str(stamp)], dest, env)
-
-
-def run(cmd: list[str], cwd: Path, env: dict[str, str]) -> str:
-    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=2400)
-    out = proc.stdout + proc.stderr
-    assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{out[-6000:]}"
-    return out
 
 
 def stages_run(output: str) -> set[str]:
@@ -51,34 +36,7 @@ def stages_run(output: str) -> set[str]:
 def project(tmp_path_factory, mirror) -> tuple[Path, dict[str, str]]:
     """A copy of the repository's tracked and unignored files, with the ci params in force."""
     dest = tmp_path_factory.mktemp("pipeline") / "claimtrace"
-    files = (
-        subprocess.run(
-            ["git", "ls-files", "-co", "--exclude-standard", "-z"],
-            cwd=ROOT,
-            capture_output=True,
-            check=True,
-        )
-        .stdout.decode()
-        .split("\0")
-    )
-    for name in filter(None, files):
-        src = ROOT / name
-        # the committed run's dvc.lock and metrics stay behind: this is a first run from scratch
-        if src.is_file() and name != "dvc.lock" and not name.startswith(SKIPPED):
-            (dest / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dest / name)
-    shutil.copy2(ROOT / "params.ci.yaml", dest / "params.yaml")
-    assert sys.prefix != sys.base_prefix, "the tests run in the project's venv (make test)"
-    env = {"HOME": os.environ["HOME"], "PATH": PLAIN_PATH, "CLAIMTRACE_DATA_MIRROR": str(mirror)}
-    env |= dict.fromkeys(("GIT_AUTHOR_NAME", "GIT_COMMITTER_NAME"), "claimtrace-test")
-    env |= dict.fromkeys(("GIT_AUTHOR_EMAIL", "GIT_COMMITTER_EMAIL"), "test@claimtrace.invalid")
-    run(["git", "init", "-q"], dest, env)
-    run([str(VENV / "bin" / "dvc"), "init", "-q", "-f"], dest, env)
-    run(["git", "add", "-A"], dest, env)
-    run(
-        ["git", "commit", "-qm", "claimtrace copy"], dest, env
-    )  # DVCLive needs a commit to log against
-    return dest, env
+    return dest, copy_repo(dest, mirror)
 
 
 @pytest.fixture(scope="module")

@@ -12,16 +12,20 @@ one from the ``studio`` fixture. A screenshot and the raw stored region go to ``
 
 from __future__ import annotations
 
+import contextlib
 import json
+import threading
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from playwright import sync_api
 
-from pipelines.core.document import AnnotationSet, Article, Span
+from pipelines.core.document import AnnotationSet, Article, Relation, Span
 from pipelines.studio import sync as ls
-from pipelines.studio.tasks import LS_OFFSET_UNIT
+from pipelines.studio.backend import ModelSlot, make_server
+from pipelines.studio.tasks import LS_OFFSET_UNIT, annotation_to_result
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 
@@ -75,6 +79,34 @@ def _select_text(page, needle: str) -> None:
     page.mouse.up()
 
 
+@contextlib.contextmanager
+def logged_in(chromium, studio, blocked: list[str] | None = None) -> Iterator[sync_api.Page]:
+    """A page logged in to ``studio`` as its admin; requests to anything but the local server are
+    aborted (telemetry or CDN calls would hang or leak) and listed in ``blocked``."""
+    context = chromium.new_context(viewport={"width": 1400, "height": 900})
+
+    def local_only(route: sync_api.Route) -> None:
+        if route.request.url.startswith(studio.url):
+            route.continue_()
+            return
+        if blocked is not None:
+            blocked.append(route.request.url)
+        route.abort()
+
+    try:
+        context.route("**/*", local_only)
+        page = context.new_page()
+        page.set_default_timeout(30_000)
+        page.goto(f"{studio.url}/user/login/")
+        page.fill("#email", studio.username)
+        page.fill("#password", studio.password)
+        page.click("button[type=submit]")
+        page.wait_for_url(lambda url: "/user/login" not in url)
+        yield page
+    finally:
+        context.close()
+
+
 def test_annotate_in_browser_and_pull(studio, chromium):
     ARTIFACTS.mkdir(exist_ok=True)
     client = ls.connect(studio.url, studio.token)
@@ -88,26 +120,7 @@ def test_annotate_in_browser_and_pull(studio, chromium):
     (task,) = ls.existing_tasks(client, project_id)
 
     blocked: list[str] = []
-    context = chromium.new_context(viewport={"width": 1400, "height": 900})
-    try:
-        # nothing but the local server: telemetry or CDN calls would hang or leak
-        context.route(
-            "**/*",
-            lambda route: (
-                route.continue_()
-                if route.request.url.startswith(studio.url)
-                else (blocked.append(route.request.url), route.abort())
-            ),
-        )
-        page = context.new_page()
-        page.set_default_timeout(30_000)
-
-        page.goto(f"{studio.url}/user/login/")
-        page.fill("#email", studio.username)
-        page.fill("#password", studio.password)
-        page.click("button[type=submit]")
-        page.wait_for_url(lambda url: "/user/login" not in url)
-
+    with logged_in(chromium, studio, blocked) as page:
         # open the task from the project's task list, as an annotator does: a direct
         # /data?task=<id> URL races the list load in Label Studio's data manager (the task
         # is replaced while the editor starts, and the pre-annotation is lost)
@@ -136,8 +149,6 @@ def test_annotate_in_browser_and_pull(studio, chromium):
         ) as submitted:
             page.get_by_role("button", name="Submit").click()
         assert submitted.value.status == 201, submitted.value.text()
-    finally:
-        context.close()
 
     # what Label Studio stored, raw
     (exported,) = ls.export_tasks(client, project_id)
@@ -184,3 +195,98 @@ def test_annotate_in_browser_and_pull(studio, chromium):
         ("Source", TEXT.index(SOURCE), TEXT.index(SOURCE) + len(SOURCE), SOURCE),
     }
     assert not result.stats.counts.get("spans_utf16_offsets")
+
+
+# --- the annotation loop in the UI: the ML backend's regions, the agreement column -------------
+
+LOOP_TEXT = "Officials in Kyiv said the talks had stalled, a diplomat told reporters on Friday."
+LOOP_SOURCE, LOOP_CLAIM = "Officials in Kyiv", "the talks had stalled"
+
+
+class KyivPredictor:
+    """A scoring predictor behind the real ML backend: Source, Claim and their relation."""
+
+    name = "loop-test"
+    version = "1"
+
+    def annotate(self, article: Article) -> AnnotationSet:
+        text = article.text
+        spans = []
+        for sid, label, piece in (("s1", "Source", LOOP_SOURCE), ("c1", "Claim", LOOP_CLAIM)):
+            start = text.find(piece)
+            if start >= 0:
+                spans.append(Span(sid, label, start, start + len(piece), piece, score=0.8))
+        relations = (Relation("s1", "c1", "asserts", score=0.7),) if len(spans) == 2 else ()
+        return AnnotationSet(
+            self.name, "prediction", spans=tuple(spans), relations=relations,
+            model_version="loop-test-1",
+        )  # fmt: skip
+
+
+@pytest.fixture
+def ml_backend():
+    """The real ML backend server (pipelines.studio.backend) on a free 127.0.0.1 port."""
+    slot = ModelSlot(load=KyivPredictor)
+    slot.reload()
+    server = make_server(slot, port=0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_backend_regions_and_agreement_column_in_the_browser(studio, chromium, ml_backend):
+    ARTIFACTS.mkdir(exist_ok=True)
+    client = ls.connect(studio.url, studio.token)
+    project = f"loop-{uuid.uuid4().hex[:8]}"
+    annotated = Article.from_text(LOOP_TEXT.replace("Friday", "Monday"), title="annotated twice")
+    fresh = Article.from_text(LOOP_TEXT, title="no predictions yet")
+    pushed = ls.push(client, [annotated, fresh], project=project, predictor=None, progress=False)
+    project_id = pushed["project_id"]
+    ids = {t["data"]["article_id"]: t["id"] for t in ls.existing_tasks(client, project_id)}
+
+    # two annotators disagree on the annotated task; pull writes its agreement to the task
+    gold = KyivPredictor().annotate(annotated)
+    email = f"{project}@example.com"
+    other = client.users.create(email=email, username=project, password="x" * 12)
+    client.annotations.create(
+        id=ids[annotated.id], result=annotation_to_result(annotated.text, gold)
+    )
+    half = AnnotationSet("x", "prediction", spans=gold.spans[:1])
+    client.annotations.create(
+        id=ids[annotated.id],
+        result=annotation_to_result(annotated.text, half),
+        completed_by=other.id,
+    )
+    pulled = ls.pull(client, project)
+    assert ls.write_agreement(client, pulled.agreement) == 1
+    agreement = pulled.agreement[ids[annotated.id]]
+
+    connected = ls.connect_ml_backend(client, project, ml_backend, "claimtrace")
+    assert connected["state"] == "Connected" and connected["model_version"] == "loop-test-1"
+    assert ls.existing_tasks(client, project_id)[-1]["model_versions"] == set()
+
+    with logged_in(chromium, studio) as page:
+        page.goto(f"{studio.url}/projects/{project_id}/data")
+        rows = page.locator("[data-testid=table-row-wrapper]")
+        sync_api.expect(rows).to_have_count(2)
+        # the agreement is a Data Manager column (sortable like any data field)
+        header = page.get_by_text("agreement", exact=True).first
+        header.scroll_into_view_if_needed()
+        sync_api.expect(rows.filter(has_text=annotated.title)).to_contain_text(str(agreement))
+        page.screenshot(path=str(ARTIFACTS / "studio_loop_data_manager.png"))
+
+        # open the task with no stored predictions: Label Studio asks the backend and draws its
+        # regions and the relation between them
+        rows.filter(has_text=fresh.title).click()
+        page.locator(".lsf-richtext__line").wait_for()
+        pre = page.locator(".htx-highlight")
+        sync_api.expect(pre).to_have_text([LOOP_SOURCE, LOOP_CLAIM], timeout=60_000)
+        arrows = page.locator("svg.relations-overlay path")
+        sync_api.expect(arrows.first).to_be_attached(timeout=30_000)
+        page.screenshot(path=str(ARTIFACTS / "studio_loop_backend_regions.png"))
+    (task,) = [t for t in ls.existing_tasks(client, project_id) if t["id"] == ids[fresh.id]]
+    assert task["model_versions"] == {"loop-test-1"}  # stored by Label Studio, from the backend

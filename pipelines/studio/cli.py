@@ -14,6 +14,7 @@ import typer
 
 from pipelines.core.document import read_articles, write_documents
 from pipelines.core.io import write_json, write_jsonl
+from pipelines.core.params import ParamsError
 from pipelines.core.stagelog import stage
 from pipelines.studio import server as srv
 from pipelines.studio.server import StudioError
@@ -36,9 +37,12 @@ Project = Annotated[str, typer.Option(help="Project title (created if missing)."
 # one takes the --tagger/--model folders). Filled in by pipelines.cli (the `claimtrace` command),
 # which knows the rule and model code: the studio code never imports it, nor torch.
 PREDICTORS: dict[str, Callable[..., Predictor]] = {}
+# predictor name -> the folders its model is read from (same --tagger/--model arguments): the ML
+# backend watches them and reloads when `dvc repro` writes a new model. Filled in by pipelines.cli.
+MODEL_FOLDERS: dict[str, Callable[..., list[Path]]] = {}
 
 
-def _predictor(name: str, tagger: Path | None = None, model: Path | None = None) -> Predictor:
+def _folders(name: str, tagger: Path | None, model: Path | None) -> dict[str, Path]:
     if name not in PREDICTORS:
         raise StudioError(
             f"unknown predictor {name!r}; choose one of {sorted(PREDICTORS)} or 'none'"
@@ -46,6 +50,11 @@ def _predictor(name: str, tagger: Path | None = None, model: Path | None = None)
     folders = {k: v for k, v in (("tagger", tagger), ("model", model)) if v is not None}
     if folders and name != "model":
         raise StudioError(f"--{' and --'.join(folders)} go with --predictions model, not {name!r}")
+    return folders
+
+
+def _predictor(name: str, tagger: Path | None = None, model: Path | None = None) -> Predictor:
+    folders = _folders(name, tagger, model)
     try:
         return PREDICTORS[name](**folders)
     except ImportError as e:
@@ -60,6 +69,7 @@ def _fail(e: Exception) -> typer.Exit:
 
 
 DATABASE_VAR = "CLAIMTRACE_STUDIO_DATABASE"
+BACKEND_PORT = 9090  # `studio backend`, and where `studio connect-backend` looks for it
 
 
 @app.command()
@@ -161,9 +171,21 @@ def push(
         ),
     ] = None,
     batch_size: Annotated[int, typer.Option(help="Tasks per import request.")] = 500,
+    annotators: Annotated[
+        int | None,
+        typer.Option(
+            help="Annotators per task (the project's maximum_annotations: a task stays in the "
+            "labeling stream until that many have submitted). Default: leave it as it is (1 for a new project).",
+            show_default=False,
+        ),
+    ] = None,
     data_dir: DataDir = srv.DEFAULT_DATA_DIR,
 ) -> None:
-    """Create/update the project and import the articles it does not have yet (safe to rerun)."""
+    """Create/update the project and import the articles it does not have yet (safe to rerun).
+
+    With predictions, new tasks come most uncertain first (``data.uncertainty``), and tasks
+    already there get this model version's predictions beside their older ones.
+    """
     from pipelines.studio.sync import connect
     from pipelines.studio.sync import push as do_push
 
@@ -177,7 +199,14 @@ def push(
                 raise StudioError("--tagger/--model go with --predictions model, not 'none'")
             predictor = None if predictions == "none" else _predictor(predictions, tagger, model)
             client = connect(*srv.connection(data_dir))
-            result = do_push(client, list(read_articles(articles)), project, predictor, batch_size)
+            result = do_push(
+                client,
+                list(read_articles(articles)),
+                project,
+                predictor,
+                batch_size,
+                annotators=annotators,
+            )
         except StudioError as e:
             raise _fail(e) from e
         counts.update({k: v for k, v in result.items() if k != "seconds"})
@@ -203,14 +232,19 @@ def pull(
     ] = True,
     data_dir: DataDir = srv.DEFAULT_DATA_DIR,
 ) -> None:
-    """Export the project (full JSON, with relations) and write its annotations as Documents."""
-    from pipelines.studio.sync import connect
+    """Export the project (full JSON, with relations) and write its annotations as Documents.
+
+    Each task's agreement between its annotators goes back into its data (``data.agreement``,
+    a Data Manager column); annotations are never changed.
+    """
+    from pipelines.studio.sync import connect, write_agreement
     from pipelines.studio.sync import pull as do_pull
 
     with stage("studio pull") as counts:
         t0 = time.perf_counter()
         try:
-            result = do_pull(connect(*srv.connection(data_dir)), project)
+            client = connect(*srv.connection(data_dir))
+            result = do_pull(client, project)
         except StudioError as e:
             raise _fail(e) from e
         report = {
@@ -240,6 +274,11 @@ def pull(
         report["seconds"] = round(time.perf_counter() - t0, 2)
         write_json(out / "report.json", report, indent=2, sort_keys=True)
         counts.update(result.stats.counts)
+        try:
+            # after the files: a failed write-back loses nothing, and the next pull redoes it
+            counts["agreement_written"] = write_agreement(client, result.agreement)
+        except StudioError as e:
+            raise _fail(e) from e
         root = _dvc_root(out) if dvc_add else None
         if root is not None:
             target = out.absolute().relative_to(root)
@@ -271,3 +310,66 @@ def agreement(
         )
     result = run(annotations, out)
     typer.echo(json.dumps(result, indent=2, sort_keys=True, default=str))
+
+
+@app.command()
+def backend(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = BACKEND_PORT,
+    predictions: Annotated[str, typer.Option(help="What answers: model or rules.")] = "model",
+    tagger: Annotated[
+        Path | None,
+        typer.Option(help="Span tagger dir (default: params predict.tagger)."),
+    ] = None,
+    model: Annotated[
+        Path | None,
+        typer.Option(help="Stance model dir (default: params predict.model)."),
+    ] = None,
+) -> None:
+    """Serve the models as a Label Studio ML backend (/health, /setup, /predict, /webhook).
+
+    Reloads by itself when `dvc repro` writes new models; connect it with `studio connect-backend`.
+    """
+    import logging
+
+    from pipelines.studio.backend import ModelSlot, serve
+
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
+    try:
+        folders = _folders(predictions, tagger, model)
+        watch = MODEL_FOLDERS[predictions](**folders) if predictions in MODEL_FOLDERS else []
+        slot = ModelSlot(load=lambda: _predictor(predictions, tagger, model), watch=watch)
+
+        def ready(url: str) -> None:
+            typer.echo(f"ML backend at {url}, model_version {slot.version}", err=True)
+
+        serve(slot, port, ready)
+    except (StudioError, ParamsError) as e:
+        raise _fail(e) from e
+    except KeyboardInterrupt:
+        typer.echo("stopped", err=True)
+
+
+@app.command("connect-backend")
+def connect_backend(
+    url: Annotated[
+        str, typer.Option(help="The ML backend's URL.")
+    ] = f"http://127.0.0.1:{BACKEND_PORT}",
+    project: Project = "claimtrace",
+    title: Annotated[
+        str, typer.Option(help="Its name in the project's Model settings.")
+    ] = "claimtrace",
+    data_dir: DataDir = srv.DEFAULT_DATA_DIR,
+) -> None:
+    """Connect the project to an ML backend (Label Studio's /api/ml): a task opened without
+    predictions gets the backend's, stored under its model_version."""
+    from pipelines.studio.sync import connect, connect_ml_backend
+
+    try:
+        client = connect(*srv.connection(data_dir))
+        result = connect_ml_backend(client, project, url, title)
+    except StudioError as e:
+        raise _fail(e) from e
+    typer.echo(
+        f"project {project!r}: ML backend {url} {result['state']} "
+        f"(model_version {result['model_version']}, {'new' if result['created'] else 'already connected'})"
+    )

@@ -39,6 +39,11 @@ QUIET_ENV = {
     "LATEST_VERSION_CHECK": "false",
     "LOG_LEVEL": "WARNING",
 }
+# The server we start listens on 127.0.0.1 only and calls the ML backend (`studio backend`) on
+# 127.0.0.1: Label Studio refuses local addresses for ML backends (ML_BLOCK_LOCAL_IP) and for the
+# webhook it adds with each backend (SSRF_PROTECTION_ENABLED), a guard for servers that users on
+# a network can make fetch URLs. Set either in the environment to keep Label Studio's default.
+LOCAL_ML_ENV = {"ML_BLOCK_LOCAL_IP": "false", "SSRF_PROTECTION_ENABLED": "false"}
 
 
 class StudioError(RuntimeError):
@@ -321,7 +326,14 @@ def start(
             "the `label-studio` command is not installed in this environment (pip install label-studio)"
         )
     env = server_env(
-        {**os.environ, **QUIET_ENV, **creds, "LABEL_STUDIO_BASE_DATA_DIR": str(data_dir)}, database
+        {
+            **LOCAL_ML_ENV,
+            **os.environ,
+            **QUIET_ENV,
+            **creds,
+            "LABEL_STUDIO_BASE_DATA_DIR": str(data_dir),
+        },
+        database,
     )
     cmd = [
         exe, "start", "--no-browser", "--internal-host", host, "--port", str(port),

@@ -33,6 +33,9 @@ LS_OFFSET_UNIT: OffsetUnit = "codepoint"
 # task data keys (besides "text") that tie a task back to the corpus
 ARTICLE_KEYS: tuple[str, ...] = ("title", "publisher", "date", "url", "origin")
 HEADING_KEY = "heading"  # the title or file name, shown above the text (labeling.label_config)
+# task data keys the loop writes for the Data Manager to sort by (push, pull)
+UNCERTAINTY_KEY = "uncertainty"
+AGREEMENT_KEY = "agreement"
 
 
 # --- offsets -----------------------------------------------------------------------------------
@@ -132,6 +135,16 @@ def prediction_json(
     if scores:
         pred["score"] = sum(scores) / len(scores)
     return pred
+
+
+def uncertainty(ann: AnnotationSet) -> float | None:
+    """How unsure the model is of its least confident region or relation: ``1 - min(score)``.
+
+    The annotator's time is best spent where the model doubts most (uncertainty sampling);
+    None when nothing in ``ann`` has a score (rules, or a model that found nothing).
+    """
+    scores = [x.score for x in (*ann.spans, *ann.relations) if x.score is not None]
+    return round(1.0 - min(scores), 4) if scores else None
 
 
 def article_to_task(
