@@ -70,7 +70,10 @@ def stance_inputs(datasets: Path, n: int) -> list[dict[str, Any]]:
 
     from pipelines.core.document import PAIR_STANCES
 
-    ds = load_from_disk(str(datasets / "stance" / "test_polnear")).shuffle(seed=13)
+    # in memory: a cache file written beside the split would modify a DVC output
+    ds = load_from_disk(str(datasets / "stance" / "test_polnear")).shuffle(
+        seed=13, keep_in_memory=True
+    )
     ds = ds.select(range(min(n, len(ds))))
     return [
         {"id": r["id"], "claim": r["claim"], "context": r["context"], "source": r["source"],
