@@ -27,7 +27,7 @@ PARAMS_YAML = """
 classify:
   model: {models}/stance
   batch_size: 4
-  runtime: onnx-int8
+  runtime: torch
 predict:
   tagger: {models}/tagger
   model: {models}/stance
@@ -36,7 +36,7 @@ predict:
   sentence_gap: 1
   max_claims: 3
   context_chars: 300
-  runtime: onnx-int8
+  runtime: torch
 """
 
 SAID = [

@@ -204,6 +204,7 @@ evaluate:
   anchors_dir: {anchors}
   tfidf_max_features: 500
   tfidf_c: 1.0
+  runtime: onnx
 predict:
   tagger: models/tagger
   model: models/stance
@@ -212,6 +213,7 @@ predict:
   sentence_gap: 1
   max_claims: 3
   context_chars: 600
+  runtime: torch
 """
 
 
