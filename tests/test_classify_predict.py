@@ -908,7 +908,7 @@ def test_an_unknown_runtime_is_a_one_line_error(tmp_path, params, command):
 
 
 def test_a_long_article_shows_its_tagging_and_stance_progress(params, monkeypatch, capsys):
-    """One long line is many minutes of work (~0.4 s per 1,000 chars on 2 cores, linear): its
+    """One long line is many minutes of work (~0.2 s per 1,000 chars on 2 cores, linear): its
     batch shows bars for both phases. The threshold is lowered so a short text stands in."""
     from pipelines.use import predict
 

@@ -51,7 +51,7 @@ def parse_article(record: dict[str, Any]) -> ArticleInput:
     return ArticleInput(record, require_text(record, "text"))
 
 
-LONG_BATCH_CHARS = 100_000  # ~40 s of work on 2 cores: such a batch shows its own progress
+LONG_BATCH_CHARS = 100_000  # ~20 s of work on 2 cores: such a batch shows its own progress
 
 
 class PhaseBars:
