@@ -14,7 +14,6 @@ article. Order alternates between repeats; seconds are medians.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import ROOT, spread, write_result
+from pipelines.core import io
 
 RUNTIMES = ("torch", "onnx", "onnx-int8")
 EXE = Path(sys.executable).parent / "claimtrace"
@@ -43,12 +43,9 @@ def run_process(args: list[str]) -> tuple[float, float]:
 
 
 def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
-    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    """The project's JSONL writer, returning the path (a command's input file)."""
+    io.write_jsonl(path, rows)
     return path
-
-
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text().splitlines()]
 
 
 def macro_f1(gold: list[str], pred: list[str]) -> float:
@@ -112,7 +109,7 @@ def compare(
         v: {
             "seconds": spread([s for s, _ in r]),
             "peak_rss_mb": round(max(m for _, m in r)),
-            "out": read_jsonl(tmp / f"{name}-{v}.jsonl"),
+            "out": list(io.read_jsonl(tmp / f"{name}-{v}.jsonl")),
         }
         for v, r in runs.items()
     }
