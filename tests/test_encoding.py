@@ -98,7 +98,9 @@ def test_special_tokens_and_later_sub_tokens_are_ignored(tok):
     [
         (["B-Source", "I-Source", "O", "B-Claim", "I-Claim"], [("Source", 0, 2), ("Claim", 3, 5)]),
         (["I-Claim", "I-Claim"], [("Claim", 0, 2)]),  # lenient: I- after nothing opens
-        (["B-Claim", "B-Claim"], [("Claim", 0, 1), ("Claim", 1, 2)]),  # B- splits
+        (["B-Claim", "B-Claim"], [("Claim", 0, 2)]),  # B- after X, same line: continues
+        (["B-Claim", "O", "B-Claim"], [("Claim", 0, 1), ("Claim", 2, 3)]),
+        (["B-Claim", "B-Source"], [("Claim", 0, 1), ("Source", 1, 2)]),
         (["B-Source", "I-Claim"], [("Source", 0, 1), ("Claim", 1, 2)]),  # type change opens
         (["O", "O"], []),
     ],
@@ -110,6 +112,34 @@ def test_decode_words_table(labels, spans):
     assert [(s.label, s.start, s.end) for s in got] == [
         (kind, words[a][0], words[b - 1][1]) for kind, a, b in spans
     ]
+
+
+@pytest.mark.parametrize(
+    ("text", "n_spans"),
+    [
+        ("aa bb", 1),  # one space: the tagger restarted a span, joined
+        ("aabb", 1),  # no gap ("Obama" + "'s")
+        ("aa\nbb", 2),  # a line break separates two spans
+        ("aa  bb", 2),  # so does anything but a single space
+    ],
+)
+def test_decode_joins_a_restarted_span_on_the_same_line_only(text, n_spans):
+    words = [(0, 2), (len(text) - 2, len(text))]
+    spans = decode_words(text, words, ["B-Claim", "B-Claim"], [1.0, 1.0])
+    assert len(spans) == n_spans
+
+
+def test_decode_drops_spans_below_their_labels_threshold_and_renumbers():
+    text = "aa bb cc dd ee"
+    words = [(i * 3, i * 3 + 2) for i in range(5)]
+    labels = ["B-Source", "O", "B-Claim", "O", "B-Claim"]
+    probs = [0.6, 1.0, 0.5, 1.0, 0.9]
+    spans = decode_words(text, words, labels, probs, min_scores={"Claim": 0.7})
+    assert [(s.id, s.label, s.text) for s in spans] == [
+        ("p1", "Source", "aa"),
+        ("p2", "Claim", "ee"),
+    ]
+    assert len(decode_words(text, words, labels, probs, min_scores={})) == 3
 
 
 def test_decode_never_crosses_a_paragraph_or_ends_in_space():

@@ -127,6 +127,46 @@ def test_span_scores_empty_predictions():
     assert s["exact"]["micro"]["precision"] == 0.0 and s["exact"]["micro"]["recall"] == 0.0
 
 
+def _scored(label, start, end, score):
+    return Span(
+        id=f"p{start}", label=label, start=start, end=end, text="x" * (end - start), score=score
+    )
+
+
+@pytest.mark.parametrize(
+    ("pred", "gold", "threshold"),
+    [
+        # low-scoring fragments that match nothing: the threshold rises above them
+        ([(0, 5, 0.9), (10, 12, 0.4), (20, 22, 0.45)], [(0, 5)], 0.5),
+        # every span right: keep all (ties go to the lowest threshold)
+        ([(0, 5, 0.3), (10, 15, 0.9)], [(0, 5), (10, 15)], 0.0),
+        # a right span scoring low is worth more than dropping one wrong span above it
+        ([(0, 5, 0.2), (6, 8, 0.6), (10, 15, 0.8)], [(0, 5), (10, 15)], 0.0),
+        # no prediction at all: nothing to tune
+        ([], [(0, 5)], 0.0),
+    ],
+)
+def test_span_score_thresholds_table(pred, gold, threshold):
+    docs = [
+        ([_span("Claim", "x" * 30, s, e) for s, e in gold], [_scored("Claim", *p) for p in pred])
+    ]
+    fitted = scoring.span_score_thresholds(docs, ["Claim"])
+    assert fitted["Claim"]["threshold"] == threshold
+    assert fitted["Claim"]["f1"] >= fitted["Claim"]["f1_unfiltered"]
+
+
+def test_span_score_thresholds_are_per_label():
+    gold = [_span("Source", "x" * 30, 0, 2), _span("Claim", "x" * 30, 3, 9)]
+    pred = [
+        _scored("Source", 0, 2, 0.95),
+        _scored("Source", 20, 22, 0.7),  # wrong Source at 0.7
+        _scored("Claim", 3, 9, 0.65),  # right Claim at 0.65
+    ]
+    fitted = scoring.span_score_thresholds([(gold, pred)], ["Source", "Claim"])
+    assert fitted["Source"]["threshold"] == 0.75
+    assert fitted["Claim"]["threshold"] == 0.0
+
+
 # --- the published FNC-1 anchors ---------------------------------------------------------------
 
 

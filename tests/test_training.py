@@ -105,6 +105,11 @@ def test_train_reload_infer_and_determinism(workdir):
     for label, probs in got:
         assert label in PAIR_STANCES and abs(sum(probs.values()) - 1) < 1e-3
 
+    tagger_info = json.loads((tagger_dir / "claimtrace.json").read_text())
+    # fitted on validation for each label with enough gold spans there (none on this tiny data)
+    assert set(tagger_info["span_thresholds"]) <= {"Source", "Claim", "Denial"}
+    tagger_metrics = json.loads((tagger_dir / "training_metrics.json").read_text())
+    assert tagger_metrics["validation_span_articles"] > 0
     tagger = load_tagger(tagger_dir)
     long_text = text * 8  # several windows
     spans = tag_text(tagger, long_text, batch_size=4)

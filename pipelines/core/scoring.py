@@ -187,6 +187,53 @@ def span_scores(
     return out
 
 
+class ScoredSpanLike(SpanLike, Protocol):
+    score: float | None
+
+
+THRESHOLD_GRID: tuple[float, ...] = tuple(round(0.05 * k, 2) for k in range(20))  # 0 .. 0.95
+
+
+def span_score_thresholds(
+    docs: Iterable[tuple[Sequence[SpanLike], Sequence[ScoredSpanLike]]],
+    labels: Sequence[str],
+    grid: Sequence[float] = THRESHOLD_GRID,
+) -> dict[str, dict[str, float]]:
+    """Per label, the lowest predicted-span score to keep that maximises exact-match F1.
+
+    ``docs`` yields ``(gold spans, predicted spans with scores)``; fit on a validation split,
+    never on a test split. A one-epoch tagger emits many low-scoring fragments ("the", "to")
+    that match no gold span, so precision is the cheap part to win. Ties go to the lower
+    threshold (more recall). Returns ``{label: {"threshold", "f1", "f1_unfiltered"}}``.
+    """
+    scored: dict[str, list[tuple[float, bool]]] = {label: [] for label in labels}
+    n_gold = dict.fromkeys(labels, 0)
+    for gold, pred in docs:
+        for label in labels:
+            g = {(s.start, s.end) for s in gold if s.label == label}
+            n_gold[label] += len(g)
+            scored[label].extend(
+                (1.0 if s.score is None else s.score, (s.start, s.end) in g)
+                for s in pred
+                if s.label == label
+            )
+    out = {}
+    for label in labels:
+        rows = scored[label]
+
+        def f1(t: float, rows: list[tuple[float, bool]] = rows, label: str = label) -> float:
+            kept = [hit for score, hit in rows if score >= t]
+            return float(_prf(sum(kept), len(kept), n_gold[label])["f1"])
+
+        best = max(grid, key=lambda t: (f1(t), -t))
+        out[label] = {
+            "threshold": float(best),
+            "f1": round(f1(best), 4),
+            "f1_unfiltered": round(f1(0.0), 4),
+        }
+    return out
+
+
 def _add(acc: list[int], tp: int, n_pred: int, n_gold: int) -> None:
     acc[0] += tp
     acc[1] += n_pred

@@ -5,7 +5,9 @@ Reads the ``tagger`` DatasetDict from build_dataset, cuts each article into over
 :func:`pipelines.models.inference.tag_texts`), labels each word on its first sub-token from the
 char spans (the other sub-tokens are ignored, as at inference, where a word takes its first
 sub-token's label) and trains ``AutoModelForTokenClassification`` (see
-:func:`pipelines.learn.train.fit`).
+:func:`pipelines.learn.train.fit`). After training, the lowest span score worth keeping is
+fitted per label on the validation articles (:func:`fit_span_thresholds`) and saved in
+``claimtrace.json``, where inference reads it.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from typing import Any
 
 import typer
 
+from pipelines.core.document import Span
+from pipelines.core.scoring import span_score_thresholds
 from pipelines.learn.train import (
     TaggerParams,
     TaskSpec,
@@ -25,7 +29,17 @@ from pipelines.learn.train import (
     seeded_sample,
     stage_command,
 )
-from pipelines.models.encoding import IGNORE_INDEX, TAG_LABELS, window_label_ids, word_windows
+from pipelines.models.encoding import (
+    IGNORE_INDEX,
+    TAG_LABELS,
+    TAG_TYPES,
+    window_label_ids,
+    word_windows,
+)
+
+# a label gets a score threshold only when validation has this many gold spans of it (PolNeAR's
+# few Denial spans would make a noisy one: they keep every span)
+MIN_GOLD_FOR_THRESHOLD = 50
 
 
 def _windows(
@@ -88,6 +102,44 @@ def _label_counts(ds: Any) -> Counter[int]:
     return Counter(label for row in ds["labels"] for label in row if label != IGNORE_INDEX)
 
 
+def fit_span_thresholds(
+    model: Any, tokenizer: Any, data: Any, folder: Path, p: TaggerParams
+) -> dict[str, Any]:
+    """Tag the primary-annotator validation articles with the trained model and fit each
+    label's span-score threshold on them (what goes into ``claimtrace.json`` and
+    ``training_metrics.json``)."""
+    from pipelines.models.inference import LoadedModel, tag_texts
+
+    rows = data["validation"].filter(lambda row: row["primary"], keep_in_memory=True).to_list()
+    model.eval()
+    model.to("cpu")  # saved already; inference code feeds CPU tensors
+    tagger = LoadedModel(model, tokenizer, TAG_LABELS, p.max_length, p.stride, str(folder))
+    predicted = tag_texts(tagger, [r["text"] for r in rows], batch_size=p.batch_size)
+    gold = [
+        [
+            Span(f"g{k}", label, start, end, r["text"][start:end])
+            for k, (start, end, label) in enumerate(
+                zip(r["span_starts"], r["span_ends"], r["span_labels"], strict=True)
+            )
+        ]
+        for r in rows
+    ]
+    labels = [
+        label
+        for label in TAG_TYPES
+        if sum(s.label == label for g in gold for s in g) >= MIN_GOLD_FOR_THRESHOLD
+    ]
+    fitted = span_score_thresholds(zip(gold, predicted, strict=True), labels)
+    metrics: dict[str, Any] = {"validation_span_articles": len(rows)}
+    for label, entry in fitted.items():
+        metrics[f"validation_exact_f1_{label}"] = entry["f1"]
+        metrics[f"validation_exact_f1_{label}_unfiltered"] = entry["f1_unfiltered"]
+    return {
+        "info": {"span_thresholds": {k: v["threshold"] for k, v in fitted.items()}},
+        "metrics": metrics,
+    }
+
+
 def spec(p: TaggerParams) -> TaskSpec:
     from transformers import DataCollatorForTokenClassification
 
@@ -100,6 +152,7 @@ def spec(p: TaggerParams) -> TaskSpec:
         collator=lambda tok: DataCollatorForTokenClassification(tok),
         metrics=metrics,
         class_counts=_label_counts,
+        finish=partial(fit_span_thresholds, p=p),
     )
 
 

@@ -54,6 +54,11 @@ class LoadedModel:
     def context_chars(self) -> int:
         return int(self.info.get("context_chars", DEFAULT_CONTEXT_CHARS))
 
+    @property
+    def span_thresholds(self) -> dict[str, float]:
+        """Taggers: the lowest span score kept, per label (fitted on validation; none before)."""
+        return {k: float(v) for k, v in self.info.get("span_thresholds", {}).items()}
+
 
 def _check_model_dir(model_dir: Path) -> None:
     if not (model_dir / "model.safetensors").is_file():
@@ -321,4 +326,5 @@ def _decode_text(
         [model.labels[k] for k in path],
         [float(np.exp(log_probs[i, k])) for i, k in enumerate(path)],
         id_prefix,
+        model.span_thresholds,
     )

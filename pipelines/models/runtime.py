@@ -5,8 +5,9 @@ A runtime is chosen per command (``runtime`` in params, ``--runtime`` on the CLI
 - ``torch``: the transformers model as trained (the reference).
 - ``onnx``: the same graph exported to ONNX and run by ONNX Runtime in fp32 (same labels).
 - ``onnx-int8``: that graph with its Linear weights quantised to int8 per channel (dynamic
-  quantisation; activations stay float). ``make bench`` reports its label agreement with
-  ``torch`` and the test-set F1 difference.
+  quantisation: each batch's activations are quantised with scales computed from that batch,
+  so a pair's scores depend slightly on its batch neighbours; hence opt-in). ``make bench``
+  reports its label agreement with ``torch`` and the test-set F1 difference.
 
 An exported graph is cached under ``$CLAIMTRACE_CACHE`` (default ``~/.cache/claimtrace``) by the
 sha256 of the model's weights and config, so a model folder (a DVC output) is never written to,
@@ -153,10 +154,11 @@ def quantize_int8(fp32: Path, path: Path) -> Path:
 
 @contextmanager
 def _quiet() -> Iterator[None]:
-    """No warnings, and no root-logger INFO lines (the ONNX quantiser logs one per node)."""
+    """No warnings, and no root-logger INFO or WARNING lines (the ONNX quantiser logs one per
+    node, and a WARNING advising pre-processing that does not apply to these graphs)."""
     root = logging.getLogger()
     level = root.level
-    root.setLevel(max(level, logging.WARNING))
+    root.setLevel(max(level, logging.ERROR))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
