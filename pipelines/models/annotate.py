@@ -97,16 +97,19 @@ def annotate_texts(
     texts: Sequence[str],
     p: LinkParams,
     progress: Callable[[str, int], None] | None = None,
+    spans: Sequence[list[Span]] | None = None,
 ) -> list[tuple[list[Span], list[Relation]]]:
     """Spans and relations of each text (code-point offsets), in input order. ``progress``
     is called as ``progress("windows", n)`` while tagging and ``progress("pairs", n)`` while
-    classifying (the two phases of a long article)."""
+    classifying (the two phases of a long article). ``spans``: the texts' tagger spans when
+    already decoded (to compare decoding choices); the tagger then does not run."""
     from pipelines.models.inference import classify_pairs, tag_texts
 
     def phase(name: str) -> Callable[[int], None] | None:
         return None if progress is None else lambda n: progress(name, n)
 
-    spans = tag_texts(tagger, texts, p.batch_size, progress=phase("windows"))
+    if spans is None:
+        spans = tag_texts(tagger, texts, p.batch_size, progress=phase("windows"))
     candidates = [
         candidate_pairs(text, s, p.sentence_gap, p.max_claims)
         for text, s in zip(texts, spans, strict=True)

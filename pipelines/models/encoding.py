@@ -190,6 +190,7 @@ def decode_words(
     probs: Sequence[float],
     id_prefix: str = "p",
     min_scores: Mapping[str, float] | None = None,
+    join_same_line: bool = True,
 ) -> list[Span]:
     """Spans from word labels (valid IOB2) and each word's label probability (the span score is
     their mean). A span never runs across a paragraph break (it is cut at the first blank line)
@@ -197,7 +198,8 @@ def decode_words(
     ``B-X`` right after a span of X on the same line (no gap or one space) continues it: a
     one-epoch tagger often restarts a long Claim mid-sentence, while gold Claims touching like
     that are rare (1.5% of PolNeAR's training Claims; measured on validation, joining raises
-    Claim exact F1 from 0.47 to 0.52 and Source is unchanged). A span
+    Claim exact F1 from 0.47 to 0.52 and Source is unchanged; ``join_same_line=False`` turns it
+    off for that comparison, ``benchmarks/span_decoding.py``). A span
     scoring below ``min_scores[label]`` is dropped (the tagger's thresholds, fitted on
     validation: :func:`pipelines.core.scoring.span_score_thresholds`)."""
     floor = min_scores or {}
@@ -207,7 +209,10 @@ def decode_words(
             runs
             and runs[-1][4]
             and runs[-1][0] == label[2:]
-            and (label.startswith("I-") or text[runs[-1][2] : start] in ("", " "))
+            and (
+                label.startswith("I-")
+                or (join_same_line and text[runs[-1][2] : start] in ("", " "))
+            )
         ):
             runs[-1][2], runs[-1][3] = end, runs[-1][3] + [prob]
             continue

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -261,6 +261,8 @@ def tag_texts(
     batch_size: int = 16,
     id_prefix: str = "p",
     progress: Callable[[int], None] | None = None,
+    min_scores: Mapping[str, float] | None = None,
+    join_same_line: bool = True,
 ) -> list[list[Span]]:
     """Source/Claim/Denial spans of each text (code-point offsets), from overlapping windows.
 
@@ -268,7 +270,10 @@ def tag_texts(
     next one's windows); each word's label comes from the window where it is most central, and
     the labels of a text are decoded together with constrained Viterbi (:func:`viterbi`).
     ``progress`` is called with the number of windows done after each batch (long inputs).
+    Spans scoring below the model's fitted thresholds are dropped (``min_scores`` replaces
+    them, ``{}`` keeps every span); ``join_same_line``: see :func:`decode_words`.
     """
+    floor = model.span_thresholds if min_scores is None else dict(min_scores)
     windows = [
         (k, w)
         for k, text in enumerate(texts)
@@ -284,7 +289,7 @@ def tag_texts(
         if progress is not None:
             progress(len(chunk))
     return [
-        _decode_text(model, text, parts, id_prefix)
+        _decode_text(model, text, parts, id_prefix, floor, join_same_line)
         for text, parts in zip(texts, per_text, strict=True)
     ]
 
@@ -311,7 +316,12 @@ def _window_log_probs(model: LoadedModel, windows: Sequence[Window]) -> list[Any
 
 
 def _decode_text(
-    model: LoadedModel, text: str, windows: list[list[tuple[int, int, Any]]], id_prefix: str
+    model: LoadedModel,
+    text: str,
+    windows: list[list[tuple[int, int, Any]]],
+    id_prefix: str,
+    min_scores: Mapping[str, float],
+    join_same_line: bool,
 ) -> list[Span]:
     import numpy as np
 
@@ -326,5 +336,6 @@ def _decode_text(
         [model.labels[k] for k in path],
         [float(np.exp(log_probs[i, k])) for i, k in enumerate(path)],
         id_prefix,
-        model.span_thresholds,
+        min_scores,
+        join_same_line,
     )
