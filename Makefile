@@ -70,10 +70,11 @@ test: install lint browser postgres
 # then the README's bench block is regenerated from those files.
 bench: install
 	$(BIN)/python -m benchmarks.flops
-	$(BIN)/python -m benchmarks.precision
+	$(BIN)/python -m benchmarks.precision --repeats 1  # bf16 is 60-300x slower here: one repeat is minutes
 	$(BIN)/python -m benchmarks.train
 	$(BIN)/python -m benchmarks.inference
 	$(BIN)/python -m benchmarks.runtime
+	$(BIN)/python -m benchmarks.span_decoding
 	$(BIN)/python -m benchmarks.dvc_noop
 	$(BIN)/python -m benchmarks.studio_import
 	$(BIN)/python -m benchmarks.report

@@ -38,6 +38,8 @@ PROTOCOLS: dict[str, tuple[int, str]] = {
         "batched/naive order, median with min/max",
     ),
     "runtime": (1, ""),
+    "span_decoding": (1, ""),
+    "precision": (1, ""),
     "dvc_noop": (1, ""),
     "studio": (2, "the common results header (date, CPU, threads, load)"),
 }

@@ -111,7 +111,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "precision",
         rows,
         summary,
-        notes="fp32 and bf16 measured alternately after one warm-up each; medians of repeats",
+        notes=(
+            "fp32 and bf16 measured alternately after one warm-up each; "
+            f"median of {args.repeats} repeat(s)"
+        ),
     )
     return summary
 

@@ -14,12 +14,23 @@ from typing import Any
 from benchmarks.common import PROTOCOLS, RESULTS, ROOT
 
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
-ORDER = ("flops", "train", "inference", "runtime", "dvc_noop", "studio")
+ORDER = (
+    "flops",
+    "precision",
+    "train",
+    "inference",
+    "runtime",
+    "span_decoding",
+    "dvc_noop",
+    "studio",
+)
 TITLES = {
     "flops": "Matmul peak (fp32, torch)",
     "train": "Training throughput: ours vs plain Trainer",
     "inference": "Inference throughput (classify / predict)",
     "runtime": "Runtimes: torch / ONNX / int8, whole commands on the test sets",
+    "span_decoding": "Span decoding steps, one at a time (validation articles)",
+    "precision": "bf16 autocast against fp32 on this CPU",
     "dvc_noop": "DVC overhead",
     "studio": "Label Studio import / export",
 }

@@ -23,6 +23,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from benchmarks.common import ROOT, spread, write_result
 from pipelines.core import io
 
@@ -195,14 +197,15 @@ def main(argv: list[str] | None = None) -> None:
         rows.append(result_row("predict", v, r, res, len(docs), span_f1(ref_spans, got),
                                span_f1(gold_spans, got)))  # fmt: skip
 
-    # scaling in the corpus size (int8, the default): time linear, memory flat -> 100k projection
+    # scaling in the corpus size (the params' runtime): time linear, memory flat -> 100k projection
+    default = yaml.safe_load(args.params.read_text(encoding="utf-8"))["predict"]["runtime"]
     points = []
     for n in args.scaling:
         inp = write_jsonl(tmp / f"n{n}.jsonl", articles(args.datasets, n))
         sec, rss = run_process([str(EXE), "predict", str(inp), "-o", str(tmp / "o.jsonl"),
                                 "--params", str(args.params)])  # fmt: skip
         points.append((n, sec, rss))
-        rows.append({"command": "predict", "variant": "onnx-int8 (params)", "items": n,
+        rows.append({"command": "predict", "variant": f"{default} (params)", "items": n,
                      "unit": "articles", "seconds": round(sec, 2), "items_per_s": round(n / sec, 3),
                      "peak_rss_mb": round(rss)})  # fmt: skip
         print(f"scaling {n}: {sec:.1f}s {rss:.0f} MB", flush=True)

@@ -908,7 +908,7 @@ def test_an_unknown_runtime_is_a_one_line_error(tmp_path, params, command):
 
 
 def test_a_long_article_shows_its_tagging_and_stance_progress(params, monkeypatch, capsys):
-    """One long line is many minutes of work (~0.2 s per 1,000 chars on 2 cores, linear): its
+    """One long line is many minutes of work (~0.13 s per 1,000 chars on 2 cores, linear): its
     batch shows bars for both phases. The threshold is lowered so a short text stands in."""
     from pipelines.use import predict
 
@@ -920,3 +920,21 @@ def test_a_long_article_shows_its_tagging_and_stance_progress(params, monkeypatc
     assert f"predict: {len(LONG):,} chars, windows" in err, err
     if row["relations"]:  # some pairs were classified
         assert f"predict: {len(LONG):,} chars, pairs" in err, err
+
+
+def test_new_decision_values_on_the_same_weights_are_a_new_model_version(tmp_path, models):
+    """Label Studio keeps predictions per model version: span thresholds or biases refitted on
+    the same weights change the predictions, so they must change the version too."""
+    import shutil
+
+    from pipelines.use.predict import weights_version
+
+    tagger = Path(shutil.copytree(models / "tagger", tmp_path / "tagger"))
+    stance = Path(shutil.copytree(models / "stance", tmp_path / "stance"))
+    before = weights_version(tagger, stance)
+    assert before == weights_version(models / "tagger", models / "stance")  # a copy: same version
+    (tagger / "training_metrics.json").write_text("{}")  # timings only: same predictions
+    assert weights_version(tagger, stance) == before
+    info = json.loads((tagger / "claimtrace.json").read_text())
+    (tagger / "claimtrace.json").write_text(json.dumps({**info, "span_thresholds": {"Claim": 0.5}}))
+    assert weights_version(tagger, stance) != before

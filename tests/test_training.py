@@ -54,7 +54,7 @@ def train_both(root: Path, name: str) -> tuple[Path, Path]:
 
 
 @pytest.mark.slow
-def test_train_reload_infer_and_determinism(workdir):
+def test_train_reload_infer_and_determinism(workdir, tmp_path, monkeypatch):
     stance_dir, tagger_dir = train_both(workdir, "run1")
     for d in (stance_dir, tagger_dir):
         files = {p.name for p in d.iterdir()}
@@ -117,6 +117,18 @@ def test_train_reload_infer_and_determinism(workdir):
     for s in spans:
         assert long_text[s.start : s.end] == s.text and 0 < s.score <= 1
     assert tag_text(tagger, "   ") == []
+
+    # the span-decoding benchmark runs on trained models; thresholds only ever drop spans
+    from benchmarks import common, span_decoding
+
+    monkeypatch.setattr(common, "RESULTS", tmp_path)
+    rows = span_decoding.main(
+        ["--datasets", str(workdir / "datasets" / "tagger"), "--tagger", str(tagger_dir),
+         "--model", str(stance_dir)]
+    )  # fmt: skip
+    assert [r["decoding"] for r in rows] == [v[0] for v in span_decoding.VARIANTS]
+    assert rows[3]["spans"] <= rows[1]["spans"] and rows[2]["spans"] <= rows[0]["spans"]
+    assert (tmp_path / "span_decoding.json").is_file()
 
     stance2_dir, tagger2_dir = train_both(workdir, "run2")
     assert classify_pairs(load_stance(stance2_dir), pairs) == classify_pairs(stance, pairs)

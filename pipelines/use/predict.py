@@ -55,7 +55,7 @@ LONG_BATCH_CHARS = 100_000  # ~20 s of work on 2 cores: such a batch shows its o
 
 
 class PhaseBars:
-    """Progress bars inside one batch (a 5 MB article is one line, but half an hour of work):
+    """Progress bars inside one batch (a 5 MB article is one line, but some ten minutes of work):
     tagger windows, then stance pairs; gone when the batch is done."""
 
     def __init__(self, chars: int):
@@ -133,9 +133,20 @@ def load(
     return p, load_tagger(tagger_dir, p.runtime), load_stance(model_dir, p.runtime)
 
 
+# what decides a model's predictions besides its weights: the values fitted on validation (the
+# stance biases, the tagger's span thresholds) and the stance model's relatedness stage
+DECISION_FILES = ("claimtrace.json", "relatedness.json")
+
+
 def _weights_digest(*model_dirs: Path) -> str:
-    """A short content hash of the models' weights: the Label Studio ``model_version``."""
-    return sha256_files(f for d in model_dirs for f in sorted(d.glob("*.safetensors")))[:12]
+    """A short content hash of the models' weights and fitted decision values: the Label Studio
+    ``model_version`` (new thresholds on the same weights are a new version)."""
+    return sha256_files(
+        f
+        for d in model_dirs
+        for f in [*sorted(d.glob("*.safetensors")), *(d / n for n in DECISION_FILES)]
+        if f.is_file()
+    )[:12]
 
 
 def weights_version(tagger: Path, model: Path, runtime: str = "torch") -> str:
