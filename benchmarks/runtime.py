@@ -23,10 +23,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from benchmarks.common import ROOT, spread, write_result
 from pipelines.core import io
+from pipelines.core.params import load_section
+from pipelines.models.annotate import PredictParams
 
 RUNTIMES = ("torch", "onnx", "onnx-int8")
 EXE = Path(sys.executable).parent / "claimtrace"
@@ -198,7 +198,7 @@ def main(argv: list[str] | None = None) -> None:
                                span_f1(gold_spans, got)))  # fmt: skip
 
     # scaling in the corpus size (the params' runtime): time linear, memory flat -> 100k projection
-    default = yaml.safe_load(args.params.read_text(encoding="utf-8"))["predict"]["runtime"]
+    default = load_section(PredictParams, "predict", args.params).runtime
     points = []
     for n in args.scaling:
         inp = write_jsonl(tmp / f"n{n}.jsonl", articles(args.datasets, n))

@@ -24,12 +24,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from benchmarks.common import ROOT, write_result
 from pipelines.core import scoring
+from pipelines.core.params import load_section
 from pipelines.learn.dataset_rows import primary_documents
-from pipelines.models.annotate import LinkParams, annotate_texts
+from pipelines.models.annotate import LinkParams, PredictParams, annotate_texts
 
 LABELS = ("Source", "Claim", "Denial")
 VARIANTS = (  # (name, join_same_line, thresholds)
@@ -57,8 +56,8 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     ap.add_argument("--max-documents", type=int, default=0, help="0 = every article")
     args = ap.parse_args(argv)
 
-    predict = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))["predict"]
-    link = LinkParams(predict["sentence_gap"], predict["max_claims"], predict["batch_size"])
+    predict = load_section(PredictParams, "predict", ROOT / "params.yaml")
+    link = LinkParams(predict.sentence_gap, predict.max_claims, predict.batch_size)
     docs = primary_documents(load_from_disk(str(args.datasets))[args.split])
     docs = docs[: args.max_documents] if args.max_documents else docs
     texts = [d.text for d in docs]
