@@ -1,4 +1,4 @@
-"""What each span-decoding step buys: the trained tagger decoded four ways on the validation
+"""What each span-decoding step buys: the trained tagger decoded five ways on the validation
 articles (the split its thresholds are fitted on; never a test split), then linked and
 classified as ``predict`` does.
 
@@ -8,7 +8,9 @@ The steps, on top of constrained Viterbi (always on):
   (:func:`pipelines.models.encoding.decode_words`);
 - ``thresholds``: spans scoring below their label's threshold are dropped (fitted on these
   articles by ``train_tagger``, so their gain here is an upper bound; the README's test-set
-  table is the honest figure).
+  table is the honest figure);
+- ``trim``: a span does not end with the punctuation its label's training spans leave out
+  (read off the training annotations by ``train_tagger``).
 
 Per variant: exact and overlap F1 per label, end-to-end relation F1 (exact / overlap), the
 spans and relations predicted, and the seconds the linking + stance part took (fewer spans,
@@ -31,11 +33,12 @@ from pipelines.learn.dataset_rows import primary_documents
 from pipelines.models.annotate import LinkParams, PredictParams, annotate_texts
 
 LABELS = ("Source", "Claim", "Denial")
-VARIANTS = (  # (name, join_same_line, thresholds)
-    ("Viterbi", False, False),
-    ("+ join", True, False),
-    ("+ thresholds", False, True),
-    ("+ join + thresholds (default)", True, True),
+VARIANTS = (  # (name, join_same_line, thresholds, trim)
+    ("Viterbi", False, False, False),
+    ("+ join", True, False, False),
+    ("+ thresholds", False, True, False),
+    ("+ join + thresholds", True, True, False),
+    ("+ join + thresholds + trim (default)", True, True, True),
 )
 
 
@@ -64,13 +67,14 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     tagger, stance = load_tagger(args.tagger), load_stance(args.model)
     fitted = tagger.span_thresholds
     rows = []
-    for name, join, use_thresholds in VARIANTS:
+    for name, join, use_thresholds, trim in VARIANTS:
         spans = tag_texts(
             tagger,
             texts,
             link.batch_size,
             min_scores=fitted if use_thresholds else {},
             join_same_line=join,
+            trim=None if trim else {},
         )
         t0 = time.perf_counter()
         out = annotate_texts(tagger, stance, texts, link, spans=spans)
@@ -99,10 +103,11 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
             "articles": len(docs),
             "split": args.split,
             "thresholds": ", ".join(f"{k} {v}" for k, v in sorted(fitted.items())) or "none",
+            "trim": ", ".join(f"{k} {v}" for k, v in sorted(tagger.span_trim.items())) or "none",
         },
         notes=(
             f"the trained tagger on the {args.split} split's primary-annotator articles (where "
-            "its thresholds were fitted: their gain here is an upper bound), decoded four ways; "
+            "its thresholds were fitted: their gain here is an upper bound), decoded five ways; "
             "F1 per label (exact offsets, or per-token overlap) and end-to-end Source->Claim "
             "relation F1; link_and_stance_s = linking + stance seconds for all articles"
         ),

@@ -11,7 +11,7 @@ import pytest
 from pipelines.core.document import StancePair
 from pipelines.sources.corpora import CorpusError
 from pipelines.sources.corpora.emergent import load_emergent, remove_overlap
-from pipelines.sources.corpora.fnc1 import load_fnc1
+from pipelines.sources.corpora.fnc1 import load_fnc1, story_groups
 from pipelines.sources.corpora.polnear import PolnearReport, load_polnear, parse_ann
 
 # --- PolNeAR, hand-written -------------------------------------------------------------------
@@ -241,12 +241,37 @@ def test_fnc1_mapping_and_order(tmp_path):
     )
     pairs = list(load_fnc1(root, "train"))
     assert [(p.id, p.claim, p.stance, p.group) for p in pairs] == [
-        ("fnc1:train:0", "H a", "asserts", "fnc1:body:7"),
-        ("fnc1:train:1", "H b", "denies", "fnc1:body:7"),
-        ("fnc1:train:2", "H c", "unconfirmed", "fnc1:body:8"),
-        ("fnc1:train:3", "H d", "unrelated", "fnc1:body:8"),
+        ("fnc1:train:0", "H a", "asserts", "fnc1:story:7"),
+        ("fnc1:train:1", "H b", "denies", "fnc1:story:7"),
+        ("fnc1:train:2", "H c", "unconfirmed", "fnc1:story:8"),
+        ("fnc1:train:3", "H d", "unrelated", "fnc1:story:8"),
     ]
     assert pairs[0].context == body
+
+
+@pytest.mark.parametrize(
+    ("rows", "expected"),
+    [
+        # one headline related to two bodies: one story, named by the lowest (numeric) Body ID
+        ([("H", "10", "agree"), ("H", "9", "discuss")], {"9": "9", "10": "9"}),
+        # an unrelated pairing joins nothing
+        ([("H", "1", "agree"), ("H", "2", "unrelated")], {"1": "1", "2": "2"}),
+        # a chain: H1 joins 1-2, H2 joins 2-3
+        (
+            [
+                ("H1", "1", "agree"),
+                ("H1", "2", "disagree"),
+                ("H2", "2", "discuss"),
+                ("H2", "3", "agree"),
+            ],
+            {"1": "1", "2": "1", "3": "1"},
+        ),
+        # a body with only unrelated pairs is its own story
+        ([("H", "5", "unrelated")], {"5": "5"}),
+    ],
+)
+def test_fnc1_story_groups(rows, expected):
+    assert story_groups(rows) == {b: f"fnc1:story:{s}" for b, s in expected.items()}
 
 
 @pytest.mark.parametrize(
@@ -345,7 +370,8 @@ def test_fnc1_mirror(mirror):
         == {"asserts", "denies", "unconfirmed", "unrelated"}
     )
     assert Counter(p.stance for p in train)["unrelated"] == 36545
-    assert len({p.group for p in train}) == 1683 and len({p.group for p in test}) == 904
+    assert len({p.context for p in train}) <= 1683 and len({p.group for p in train}) == 191
+    assert len({p.group for p in test}) == 110  # stories: bodies joined by a related headline
     with open(mirror / "fnc1" / "competition_test_stances.csv", encoding="utf-8", newline="") as f:
         rows = list(csv.DictReader(f))
     assert [p.claim for p in test] == [r["Headline"] for r in rows]  # row-aligned with the anchors

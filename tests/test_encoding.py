@@ -22,6 +22,7 @@ from pipelines.models.encoding import (
     IGNORE_INDEX,
     TAG_LABELS,
     decode_words,
+    fit_trailing_punctuation,
     load_tokenizer,
     merge_windows,
     viterbi,
@@ -140,6 +141,46 @@ def test_decode_drops_spans_below_their_labels_threshold_and_renumbers():
         ("p2", "Claim", "ee"),
     ]
     assert len(decode_words(text, words, labels, probs, min_scores={})) == 3
+
+
+def _words(text: str) -> list[tuple[int, int]]:
+    """Word boundaries as the tokenizer makes them: punctuation is a word of its own."""
+    import re
+
+    return [m.span() for m in re.finditer(r"\w+|[^\w\s]", text)]
+
+
+@pytest.mark.parametrize(
+    ("text", "trim", "expected"),
+    [
+        ("the plan works,", {"Claim": ",."}, "the plan works"),  # a trailing comma goes
+        ("the plan works .", {"Claim": ",."}, "the plan works"),  # ... and the space before it
+        ("it works.,", {"Claim": ",."}, "it works"),  # several in a row
+        ("it works,", {"Claim": "."}, "it works,"),  # a character the label keeps
+        ("it works,", {"Source": ","}, "it works,"),  # another label's rule
+        ("sent to the U.S.", {"Claim": "."}, "sent to the U.S."),  # an abbreviation keeps it
+        ("said Jr.", {"Claim": "."}, "said Jr."),
+        ('"It works."', {"Claim": ",."}, '"It works."'),  # a closing quote is the edge
+        (",", {"Claim": ","}, None),  # nothing left: no span
+    ],
+)
+def test_decode_trims_each_labels_trailing_punctuation(text, trim, expected):
+    words = _words(text)
+    labels = ["B-Claim"] + ["I-Claim"] * (len(words) - 1)
+    spans = decode_words(text, words, labels, [1.0] * len(words), trim=trim)
+    assert [s.text for s in spans] == ([] if expected is None else [expected])
+
+
+def test_trailing_punctuation_is_read_off_the_annotations():
+    text = "A, b. C d, e; f."
+    examples = [
+        # Claim "A" stops before a comma twice, ends with one once -> trims commas
+        (text, [(0, 1, "Claim"), (6, 9, "Claim"), (6, 10, "Claim")]),
+        # Source ends with a comma as often as it stops before one -> keeps it; "b" stops
+        # before a period -> trims periods; "U.S." ends an abbreviation, which counts for nothing
+        ("A, b. U.S.", [(0, 1, "Source"), (0, 2, "Source"), (3, 4, "Source"), (6, 10, "Source")]),
+    ]
+    assert fit_trailing_punctuation(examples) == {"Claim": ",", "Source": "."}
 
 
 def test_decode_never_crosses_a_paragraph_or_ends_in_space():

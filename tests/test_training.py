@@ -108,6 +108,8 @@ def test_train_reload_infer_and_determinism(workdir, tmp_path, monkeypatch):
     tagger_info = json.loads((tagger_dir / "claimtrace.json").read_text())
     # fitted on validation for each label with enough gold spans there (none on this tiny data)
     assert set(tagger_info["span_thresholds"]) <= {"Source", "Claim", "Denial"}
+    # read off the training annotations: per label, punctuation characters only
+    assert all(set(v) <= set(",.;:") for v in tagger_info["span_trim"].values())
     tagger_metrics = json.loads((tagger_dir / "training_metrics.json").read_text())
     assert tagger_metrics["validation_span_articles"] > 0
     tagger = load_tagger(tagger_dir)

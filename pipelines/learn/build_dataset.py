@@ -5,9 +5,10 @@ Inputs: ``<imported>/polnear/{train,dev,test}.jsonl`` (Documents), ``<imported>/
 (the project's own gold Documents; optional). Outputs ``<out>/stance`` and ``<out>/tagger``,
 each with a README.md dataset card.
 
-Splits are by ``group`` (an article or FNC-1 body), never by row. The public test sets are
-fixed: PolNeAR test, FNC-1 competition test and Emergent test each get their own ``test_*``
-split and any training item whose group occurs in a test set is dropped (and counted).
+Splits are by ``group`` (an article, an FNC-1 story, an Emergent claim), never by row. The
+public test sets are fixed: PolNeAR test, FNC-1 competition test and Emergent test each get
+their own ``test_*`` split and any training item whose group occurs in a test set is dropped
+(and counted).
 ``validation`` is drawn from the training groups by a seeded hash of the group, so the same
 PolNeAR article lands in the same split of both datasets. The project's annotations are split
 the same way into training groups and ``test_annotations``.

@@ -33,6 +33,7 @@ from pipelines.models.encoding import (
     IGNORE_INDEX,
     TAG_LABELS,
     TAG_TYPES,
+    fit_trailing_punctuation,
     window_label_ids,
     word_windows,
 )
@@ -105,15 +106,24 @@ def _label_counts(ds: Any) -> Counter[int]:
 def fit_span_thresholds(
     model: Any, tokenizer: Any, data: Any, folder: Path, p: TaggerParams
 ) -> dict[str, Any]:
-    """Tag the primary-annotator validation articles with the trained model and fit each
-    label's span-score threshold on them (what goes into ``claimtrace.json`` and
+    """Read each label's trailing-punctuation convention off the training annotations, then
+    tag the primary-annotator validation articles with the trained model (edges trimmed so)
+    and fit each label's span-score threshold on them (what goes into ``claimtrace.json`` and
     ``training_metrics.json``)."""
     from pipelines.models.inference import LoadedModel, tag_texts
 
-    rows = data["validation"].filter(lambda row: row["primary"], keep_in_memory=True).to_list()
+    def primary(split: str) -> list[dict[str, Any]]:
+        return data[split].filter(lambda row: row["primary"], keep_in_memory=True).to_list()
+
+    trim = fit_trailing_punctuation(
+        (r["text"], list(zip(r["span_starts"], r["span_ends"], r["span_labels"], strict=True)))
+        for r in primary("train")
+    )
+    rows = primary("validation")
     model.eval()
     model.to("cpu")  # saved already; inference code feeds CPU tensors
     tagger = LoadedModel(model, tokenizer, TAG_LABELS, p.max_length, p.stride, str(folder))
+    tagger.info["span_trim"] = trim
     predicted = tag_texts(tagger, [r["text"] for r in rows], batch_size=p.batch_size)
     gold = [
         [
@@ -135,7 +145,10 @@ def fit_span_thresholds(
         metrics[f"validation_exact_f1_{label}"] = entry["f1"]
         metrics[f"validation_exact_f1_{label}_unfiltered"] = entry["f1_unfiltered"]
     return {
-        "info": {"span_thresholds": {k: v["threshold"] for k, v in fitted.items()}},
+        "info": {
+            "span_thresholds": {k: v["threshold"] for k, v in fitted.items()},
+            "span_trim": trim,
+        },
         "metrics": metrics,
     }
 

@@ -59,6 +59,12 @@ class LoadedModel:
         """Taggers: the lowest span score kept, per label (fitted on validation; none before)."""
         return {k: float(v) for k, v in self.info.get("span_thresholds", {}).items()}
 
+    @property
+    def span_trim(self) -> dict[str, str]:
+        """Taggers: the trailing punctuation each label's spans leave out (fitted on the
+        training annotations; none before)."""
+        return {k: str(v) for k, v in self.info.get("span_trim", {}).items()}
+
 
 def _check_model_dir(model_dir: Path) -> None:
     if not (model_dir / "model.safetensors").is_file():
@@ -263,6 +269,7 @@ def tag_texts(
     progress: Callable[[int], None] | None = None,
     min_scores: Mapping[str, float] | None = None,
     join_same_line: bool = True,
+    trim: Mapping[str, str] | None = None,
 ) -> list[list[Span]]:
     """Source/Claim/Denial spans of each text (code-point offsets), from overlapping windows.
 
@@ -271,9 +278,11 @@ def tag_texts(
     the labels of a text are decoded together with constrained Viterbi (:func:`viterbi`).
     ``progress`` is called with the number of windows done after each batch (long inputs).
     Spans scoring below the model's fitted thresholds are dropped (``min_scores`` replaces
-    them, ``{}`` keeps every span); ``join_same_line``: see :func:`decode_words`.
+    them, ``{}`` keeps every span); span edges lose the model's trailing punctuation
+    (``trim`` replaces it); ``join_same_line``: see :func:`decode_words`.
     """
     floor = model.span_thresholds if min_scores is None else dict(min_scores)
+    cut = model.span_trim if trim is None else dict(trim)
     windows = [
         (k, w)
         for k, text in enumerate(texts)
@@ -289,7 +298,7 @@ def tag_texts(
         if progress is not None:
             progress(len(chunk))
     return [
-        _decode_text(model, text, parts, id_prefix, floor, join_same_line)
+        _decode_text(model, text, parts, id_prefix, floor, join_same_line, cut)
         for text, parts in zip(texts, per_text, strict=True)
     ]
 
@@ -322,6 +331,7 @@ def _decode_text(
     id_prefix: str,
     min_scores: Mapping[str, float],
     join_same_line: bool,
+    trim: Mapping[str, str],
 ) -> list[Span]:
     import numpy as np
 
@@ -338,4 +348,5 @@ def _decode_text(
         id_prefix,
         min_scores,
         join_same_line,
+        trim,
     )
