@@ -27,6 +27,7 @@ PARAMS_YAML = """
 classify:
   model: {models}/stance
   batch_size: 4
+  pairs_per_step: 6
   runtime: torch
 predict:
   tagger: {models}/tagger
