@@ -243,6 +243,19 @@ GOOD_PAIRS = [
 # --- classify -----------------------------------------------------------------------------------
 
 
+def test_classify_params_refuse_a_step_below_one(tmp_path):
+    from pipelines.core.params import ParamsError, load_section
+    from pipelines.use.classify import ClassifyParams
+
+    path = tmp_path / "params.yaml"
+    path.write_text(
+        "classify:\n  model: m\n  batch_size: 4\n  pairs_per_step: 0\n  runtime: torch\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ParamsError, match=r"classify\.pairs_per_step must be >= 1"):
+        load_section(ClassifyParams, "classify", path)
+
+
 def test_classify_writes_input_plus_stance_and_scores(tmp_path, params):
     inp = write_lines(tmp_path / "in.jsonl", GOOD_PAIRS * 3)
     out = tmp_path / "out" / "pairs.jsonl"
