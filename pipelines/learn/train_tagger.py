@@ -19,8 +19,8 @@ from typing import Any
 
 import typer
 
-from pipelines.core.document import Span
 from pipelines.core.scoring import span_score_thresholds
+from pipelines.learn.dataset_rows import primary_documents
 from pipelines.learn.train import (
     TaggerParams,
     TaskSpec,
@@ -112,35 +112,24 @@ def fit_span_thresholds(
     ``training_metrics.json``)."""
     from pipelines.models.inference import LoadedModel, tag_texts
 
-    def primary(split: str) -> list[dict[str, Any]]:
-        return data[split].filter(lambda row: row["primary"], keep_in_memory=True).to_list()
-
     trim = fit_trailing_punctuation(
-        (r["text"], list(zip(r["span_starts"], r["span_ends"], r["span_labels"], strict=True)))
-        for r in primary("train")
+        (doc.text, [(s.start, s.end, s.label) for s in doc.spans])
+        for doc in primary_documents(data["train"])
     )
-    rows = primary("validation")
+    docs = primary_documents(data["validation"])
     model.eval()
     model.to("cpu")  # saved already; inference code feeds CPU tensors
     tagger = LoadedModel(model, tokenizer, TAG_LABELS, p.max_length, p.stride, str(folder))
     tagger.info["span_trim"] = trim
-    predicted = tag_texts(tagger, [r["text"] for r in rows], batch_size=p.batch_size)
-    gold = [
-        [
-            Span(f"g{k}", label, start, end, r["text"][start:end])
-            for k, (start, end, label) in enumerate(
-                zip(r["span_starts"], r["span_ends"], r["span_labels"], strict=True)
-            )
-        ]
-        for r in rows
-    ]
+    predicted = tag_texts(tagger, [doc.text for doc in docs], batch_size=p.batch_size)
+    gold = [doc.spans for doc in docs]
     labels = [
         label
         for label in TAG_TYPES
         if sum(s.label == label for g in gold for s in g) >= MIN_GOLD_FOR_THRESHOLD
     ]
     fitted = span_score_thresholds(zip(gold, predicted, strict=True), labels)
-    metrics: dict[str, Any] = {"validation_span_articles": len(rows)}
+    metrics: dict[str, Any] = {"validation_span_articles": len(docs)}
     for label, entry in fitted.items():
         metrics[f"validation_exact_f1_{label}"] = entry["f1"]
         metrics[f"validation_exact_f1_{label}_unfiltered"] = entry["f1_unfiltered"]
