@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import shutil
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -30,6 +31,7 @@ from pipelines.learn.build_dataset import (
     command,
     relation_pairs,
     select_sentences,
+    stratified_groups,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -254,6 +256,64 @@ def test_training_items_sharing_a_group_with_a_test_set_are_dropped():
     assert got.counts["stance_dropped_test_overlap"] == 1
     assert [r["id"] for r in got.stance["test_fnc1"]] == ["p2"]
     assert "p1" not in {r["id"] for s in ("train", "validation") for r in got.stance[s]}
+
+
+def _stories(n: int, denies_in: int) -> dict[str, Counter[str]]:
+    """``n`` groups of 10 pairs; the first ``denies_in`` hold 1..denies_in denies each."""
+    return {
+        f"s{i}": Counter(asserts=10 - min(i + 1, 10), denies=i + 1 if i < denies_in else 0)
+        for i in range(n)
+    }
+
+
+@pytest.mark.parametrize(
+    ("n", "fraction", "expected"),
+    [
+        (0, 0.1, 0),  # no groups
+        (50, 0.0, 0),  # no validation asked for
+        (50, 0.1, 5),  # five full blocks of ten
+        (40, 0.25, 10),
+        (3, 1.0, 3),  # every group
+    ],
+)
+def test_stratified_groups_takes_the_fraction(n, fraction, expected):
+    assert len(stratified_groups(_stories(n, n // 2), fraction, 13)) == expected
+
+
+def test_stratified_groups_spread_the_rare_label_and_ignore_order():
+    labels = _stories(100, 30)  # 30 groups hold denies: the 3 top blocks
+    chosen = stratified_groups(labels, 0.1, 13)
+    assert len(chosen) == 10
+    assert sum(labels[g]["denies"] > 0 for g in chosen) == 3  # one per block, never by luck 0
+    shuffled = dict(random.Random(1).sample(sorted(labels.items()), len(labels)))
+    assert stratified_groups(shuffled, 0.1, 13) == chosen
+    assert stratified_groups(labels, 0.1, 14) != chosen  # the seed picks within blocks
+
+
+def test_stratified_groups_last_short_block_counts_by_its_share():
+    # 5 groups, blocks of 10: one group or none, over seeds about half the time
+    picked = [len(stratified_groups(_stories(5, 2), 0.1, seed)) for seed in range(200)]
+    assert set(picked) == {0, 1}
+    assert 60 < sum(picked) < 140
+
+
+def test_headline_body_validation_is_stratified_and_articles_still_hash():
+    pairs = [
+        StancePair(
+            f"p{i}-{j}",
+            f"Claim {i}",
+            "Body.",
+            "denies" if i < 10 and j == 0 else "asserts",
+            f"fnc1:story:{i}",
+            "x",
+        )
+        for i in range(40)
+        for j in range(2)
+    ]
+    got = collect({}, {"fnc1_train": pairs}, [], PARAMS)  # validation_fraction 0.25: blocks of 4
+    held = {r["group"] for r in got.stance["validation"]}
+    assert len(held) == 10
+    assert sum(int(g.rsplit(":", 1)[1]) < 10 for g in held) in (2, 3)  # denies-stories' blocks
 
 
 def test_check_dataset_rejects_leaks_and_bad_labels():

@@ -459,6 +459,9 @@ def fit(
     with atomic_dir(output_dir) as tmp:
         trainer.model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
+        # saved already; the finish hook and inference feed CPU tensors (a GPU run trained it there)
+        trainer.model.eval()
+        trainer.model.to("cpu")
         extra = spec.finish(trainer.model, tokenizer, data, tmp) if spec.finish else {}
         write_json(
             tmp / MODEL_INFO,

@@ -240,8 +240,6 @@ def calibrate(
     what goes into ``claimtrace.json`` (``info``) and ``training_metrics.json`` (``metrics``)."""
     from sklearn.metrics import accuracy_score, f1_score
 
-    model.eval()
-    model.to("cpu")  # saved already; inference code feeds CPU tensors (a GPU run trained it there)
     relatedness = fit_relatedness(data["train"].to_list(), p.relatedness_c)
     if relatedness is not None:
         write_json(folder / RELATEDNESS_FILE, relatedness.to_json())

@@ -117,8 +117,6 @@ def fit_span_thresholds(
         for doc in primary_documents(data["train"])
     )
     docs = primary_documents(data["validation"])
-    model.eval()
-    model.to("cpu")  # saved already; inference code feeds CPU tensors
     tagger = LoadedModel(model, tokenizer, TAG_LABELS, p.max_length, p.stride, str(folder))
     tagger.info["span_trim"] = trim
     predicted = tag_texts(tagger, [doc.text for doc in docs], batch_size=p.batch_size)

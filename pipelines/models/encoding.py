@@ -234,12 +234,10 @@ def decode_words(
     for kind, start, end, ps, _ in runs:
         para = text.find("\n\n", start, end)
         end = para if para >= 0 else end
-        while end > start and text[end - 1].isspace():
+        while end > start and (
+            text[end - 1].isspace() or _trims(text, start, end, cut.get(kind, ""))
+        ):
             end -= 1
-        while end > start and _trims(text, start, end, cut.get(kind, "")):
-            end -= 1
-            while end > start and text[end - 1].isspace():
-                end -= 1
         score = sum(ps) / len(ps)
         if end > start and score >= floor.get(kind, 0.0):
             spans.append(
