@@ -297,7 +297,7 @@ def test_stratified_groups_last_short_block_counts_by_its_share():
     assert 60 < sum(picked) < 140
 
 
-def test_headline_body_validation_is_stratified_and_articles_still_hash():
+def test_headline_body_validation_is_stratified():
     pairs = [
         StancePair(
             f"p{i}-{j}",
