@@ -154,6 +154,7 @@ def build_tiny_models(root: Path) -> Path:
             variants={},
             relatedness_c=1.0,
             calibration_size=0,
+            bias_folds=0,
             **common,
         ),
     )
