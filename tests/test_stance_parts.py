@@ -194,3 +194,17 @@ def test_a_bad_sample_key_names_itself_and_the_allowed_ones(tmp_path, key, value
     with pytest.raises(ValueError, match=message) as err:
         load_section(StanceParams, "train_stance", path)
     assert "fnc1" in str(err.value) and "unconfirmed" in str(err.value)
+
+
+def test_negative_bias_folds_is_a_clear_params_error(tmp_path):
+    import yaml
+
+    from pipelines.core.params import load_section
+    from pipelines.learn.train_stance import StanceParams
+
+    ci = Path(__file__).resolve().parents[1] / "params.ci.yaml"
+    section = yaml.safe_load(ci.read_text(encoding="utf-8"))["train_stance"]
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump({"train_stance": {**section, "bias_folds": -1}}))
+    with pytest.raises(ValueError, match=r"train_stance\.bias_folds: a count >= 0"):
+        load_section(StanceParams, "train_stance", path)
