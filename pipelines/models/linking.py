@@ -7,8 +7,11 @@ Pure functions over the document model; the models run in :mod:`pipelines.use.pr
   ``max_claims`` Claims nearest each Source (its own sentence first, then by characters
   between them): a news sentence
   attributes one or two claims, and asking about every nearby pair is what made hundreds of
-  relations out of an article with a dozen attributions. Found with sorted offsets and
-  bisection, so a long article costs time in proportion to its length.
+  relations out of an article with a dozen attributions. With ``same_paragraph``, no line
+  break lies between them: 1.2% of PolNeAR's training relations cross one (none of its denials
+  or non-confirmations), while a Source at a paragraph's end otherwise picks up the next
+  paragraph's first Claim. Found with sorted offsets and bisection, so a long article costs
+  time in proportion to its length.
 * **Keeping**: a pair the stance model calls ``unrelated`` is dropped, and a Claim keeps only
   its most likely Source (a claim is attributed to one source; the rare exceptions cost less
   than the pairs it removes).
@@ -47,10 +50,20 @@ def _gap(a: Span, b: Span) -> int:
 
 
 def candidate_pairs(
-    text: str, spans: Sequence[Span], sentence_gap: int, max_claims: int
+    text: str,
+    spans: Sequence[Span],
+    sentence_gap: int,
+    max_claims: int,
+    same_paragraph: bool = False,
 ) -> list[Candidate]:
     """(Source, Claim) pairs worth classifying, in source order (see the module docstring)."""
     starts = sentence_starts(text)
+    breaks = [i for i, ch in enumerate(text) if ch == "\n"] if same_paragraph else []
+
+    def apart(a: Span, b: Span) -> bool:  # a line break between the two spans
+        lo, hi = min(a.end, b.end), max(a.start, b.start)
+        return lo < hi and bisect.bisect_left(breaks, hi) > bisect.bisect_left(breaks, lo)
+
     claims = sorted(
         (s for s in spans if s.label == "Claim" and s.text.strip()), key=lambda s: s.start
     )
@@ -66,7 +79,7 @@ def candidate_pairs(
         lo = bisect.bisect_left(claim_sentence, first)
         hi = bisect.bisect_right(claim_sentence, last)
         near = sorted(
-            (k for k in range(lo, hi) if claims[k].id != src.id),
+            (k for k in range(lo, hi) if claims[k].id != src.id and not apart(src, claims[k])),
             key=lambda k: (abs(claim_sentence[k] - home), _gap(src, claims[k]), claims[k].start),
         )
         out.extend(Candidate(src, claims[k]) for k in near[:max_claims])

@@ -79,7 +79,7 @@ def predict_records(
     tagger: Any, model: Any, batch: list[ArticleInput], p: PredictParams
 ) -> list[dict[str, Any]]:
     """The input records with their ``spans`` and ``relations`` (:mod:`pipelines.models.annotate`)."""
-    link = LinkParams(p.sentence_gap, p.max_claims, p.batch_size)
+    link = LinkParams(p.sentence_gap, p.max_claims, p.batch_size, p.same_paragraph)
     chars = sum(len(item.text) for item in batch)
     bars = PhaseBars(chars) if chars >= LONG_BATCH_CHARS else None
     try:
