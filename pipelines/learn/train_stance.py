@@ -62,6 +62,7 @@ class StanceParams(TrainParams):
     variants: dict[str, float]  # share of relation pairs shown "source_only" / "plain"
     relatedness_c: float  # inverse regularisation of the relatedness logistic regression
     relatedness_embedder: str  # sentence-embedding model of its cosine features
+    relatedness_size: int  # headline/body training pairs it is fitted on (0 = all)
     calibration_size: int  # validation pairs per kind of input the biases are fitted on (0 = all)
     bias_folds: int  # folds of whole validation groups the biases must help on (< 2: no check)
 
@@ -78,6 +79,8 @@ class StanceParams(TrainParams):
             raise ValueError("train_stance.variants: source_only and plain shares, sum <= 1")
         if self.bias_folds < 0:
             raise ValueError("train_stance.bias_folds: a count >= 0 (0 or 1: no held-out check)")
+        if self.relatedness_size < 0:
+            raise ValueError("train_stance.relatedness_size: a count >= 0 (0: every pair)")
 
 
 def kind_of(row: dict[str, Any]) -> str:
@@ -141,13 +144,29 @@ def training_rows(train: Any, p: StanceParams) -> list[dict[str, Any]]:
     return [variant(rows[i], p.variants, rng.random()) for i in sample_rows(rows, p.sample, p.seed)]
 
 
+def transformer_rows(data: Any) -> list[int]:
+    """Indices of the rows the transformer decides: all but the unrelated headline/body pairs,
+    which are the relatedness stage's (43% of validation; they made the per-epoch scores)."""
+    unrelated = STANCE_LABELS.index(UNRELATED)
+    cols = data.select_columns(["subset", "stance", "generated"]).to_dict()
+    return [
+        i
+        for i, (subset, stance, generated) in enumerate(
+            zip(cols["subset"], cols["stance"], cols["generated"], strict=True)
+        )
+        if generated or stance != unrelated or not subset.startswith(HEADLINE_KINDS)
+    ]
+
+
 def prepare(tokenizer: Any, data: Any, p: StanceParams, context_chars: int) -> tuple[Any, Any]:
-    """The sampled, tokenised training pairs and an ``eval_size`` sample of validation."""
+    """The sampled, tokenised training pairs and an ``eval_size`` sample of the validation
+    pairs the transformer decides."""
     from datasets import Dataset
 
     train = Dataset.from_list(training_rows(data["train"], p), features=data["train"].features)
+    keep = transformer_rows(data["validation"])
     validation = data["validation"].select(
-        seeded_sample(len(data["validation"]), p.eval_size, p.seed)
+        [keep[i] for i in seeded_sample(len(keep), p.eval_size, p.seed)]
     )
     fn = partial(_encode, tokenizer=tokenizer, max_length=p.max_length, context_chars=context_chars)
     return tuple(  # type: ignore[return-value]
@@ -172,16 +191,18 @@ def metrics(pred: Any) -> dict[str, float]:
 
 
 def fit_relatedness(
-    rows: Sequence[dict[str, Any]], c: float, embedder: str
+    rows: Sequence[dict[str, Any]], c: float, embedder: str, size: int = 0, seed: int = 0
 ) -> RelatednessModel | None:
-    """The relatedness stage, fitted on the headline/body pairs of ``rows`` (all of them: it is
-    cheap); document frequencies come from their distinct contexts. None when the training
+    """The relatedness stage, fitted on the headline/body pairs of ``rows`` (a seeded sample of
+    ``size`` of them, 0 = all: the default run fits on every pair, ~150 s of it embedding their
+    sentences); document frequencies come from their distinct contexts. None when the training
     data has no related and unrelated headline/body pairs to learn it from (the model then
     reads every pair as a Source->Claim relation)."""
     import numpy as np
     from sklearn.linear_model import LogisticRegression
 
     pairs = [r for r in rows if kind_of(r) in HEADLINE_KINDS]
+    pairs = [pairs[i] for i in seeded_sample(len(pairs), size, seed)]
     if len({r["stance"] == STANCE_LABELS.index(UNRELATED) for r in pairs}) < 2:
         log.warning("no related and unrelated headline/body pairs: no relatedness stage")
         return None
@@ -303,7 +324,9 @@ def calibrate(
     what goes into ``claimtrace.json`` (``info``) and ``training_metrics.json`` (``metrics``)."""
     from sklearn.metrics import accuracy_score
 
-    relatedness = fit_relatedness(data["train"].to_list(), p.relatedness_c, p.relatedness_embedder)
+    relatedness = fit_relatedness(
+        data["train"].to_list(), p.relatedness_c, p.relatedness_embedder, p.relatedness_size, p.seed
+    )
     if relatedness is not None:
         write_json(folder / RELATEDNESS_FILE, relatedness.to_json())
     val = data["validation"].to_list()

@@ -60,7 +60,7 @@ class LinkParams:
     sentence_gap: int  # pair a Source with Claims at most this many sentences away
     max_claims: int  # ... the nearest this many of them
     batch_size: int  # model batch size (tagger windows, stance pairs)
-    same_paragraph: bool = True  # ... and no line break between them
+    same_paragraph: bool  # ... and no line break between them
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from typing import Any
 from pipelines.models.encoding import resolve_base_model
 from pipelines.models.runtime import weights_digest
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("claimtrace.embedding")  # under the stage logs' handler
 MAX_TOKENS = 64  # a news sentence is ~30 word pieces; a longer one is cut (its start says most)
 BATCH = 128
 PROGRESS_EVERY = 4096  # texts between progress lines
