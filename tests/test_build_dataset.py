@@ -24,6 +24,7 @@ from pipelines.core.document import (
 from pipelines.core.lexicon import cue_stance
 from pipelines.core.text import CLM_OPEN, SRC_OPEN, split_sentences
 from pipelines.learn.build_dataset import (
+    TAGGER_PARAMS,
     BuildParams,
     check_dataset,
     choose_annotator,
@@ -43,6 +44,7 @@ PARAMS = BuildParams(
     context_chars=300,
     body_chars=300,
     cue_swaps=True,
+    rebuttals=True,
 )
 
 NAMES = [
@@ -339,6 +341,8 @@ def test_generated_examples_are_marked_and_never_in_a_test_split(tmp_path):
     for split, rows in made.items():
         assert not split.startswith("test") or not rows, split
         for r in rows:
+            if r["origin"].startswith("generated:rebuttal:"):
+                continue  # next test
             assert r["origin"].startswith("generated:cue-swap:")
             assert names[r["stance"]] in ("denies", "unconfirmed")
             cue = r["context"].split("[/SRC]", 1)[1].split("[CLM]", 1)[0]
@@ -346,6 +350,32 @@ def test_generated_examples_are_marked_and_never_in_a_test_split(tmp_path):
     assert not any(r["generated"] for r in stance["train"] if r["subset"].startswith("fnc1"))
     card = (out / "stance" / "README.md").read_text()
     assert "Generated examples" in card and "| generated |" in card
+
+
+def test_rebuttals_pair_both_sources_in_one_text(tmp_path):
+    _, stance, _ = build(tmp_path)
+    names = stance["train"].features["stance"].names
+    rows = [
+        {**r, "stance": names[r["stance"]]}
+        for split, ds in stance.items()
+        for r in ds
+        if r["origin"].startswith("generated:rebuttal:")
+    ]
+    assert rows, "the synthetic corpus has plain attributions and several named sources"
+    assert all(r["generated"] and not r["subset"].startswith(("fnc1", "emergent")) for r in rows)
+    by_relation: dict[str, dict[str, dict]] = {}
+    for r in rows:
+        base, _, label = r["id"].rpartition(":")
+        by_relation.setdefault(base, {})[label] = r
+    for pair in by_relation.values():
+        (label,) = set(pair) - {"asserts"}
+        first, second = pair["asserts"], pair[label]
+        assert first["stance"] == "asserts" and second["stance"] == label
+        assert first["source"] != second["source"] and first["claim"] == second["claim"]
+        # the rebutting source comes after the claim, its clause's cue right after it
+        after = second["context"].split("[/SRC]", 1)[1]
+        assert second["context"].index("[CLM]") < second["context"].index("[SRC]")
+        assert cue_stance(after) == label, after
 
 
 def test_relation_pairs_and_nearest_negatives():
@@ -416,3 +446,17 @@ def test_every_version_of_an_article_lands_in_one_split(tmp_path):
             if row["subset"] == "annotations":
                 home.setdefault(row["group"], set()).add(split.removesuffix("_other_annotators"))
     assert len(home) == 8 and all(len(splits) == 1 for splits in home.values()), home
+
+
+def test_the_tagger_dataset_records_only_what_its_rows_depend_on(tmp_path):
+    """A change to the stance pairs alone (cue swaps, rebuttals, contexts) must leave the tagger
+    dataset's files as they were, or DVC retrains the tagger for nothing."""
+    import json
+
+    out, _, _ = build(tmp_path)
+    params = json.loads((out / "tagger" / "build_params.json").read_text())
+    assert set(params) == set(TAGGER_PARAMS)
+    card = (out / "tagger" / "README.md").read_text()
+    assert "generated_" not in card and "rebuttals" not in card and "context_chars" not in card
+    stance_card = (out / "stance" / "README.md").read_text()
+    assert "generated_rebuttals" in stance_card and "- rebuttals: True" in stance_card

@@ -5,8 +5,16 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines.core.lexicon import cue_stance
-from pipelines.learn.counterfactual import CUE_FORMS, SUBSTITUTES, swap_cue, swappable
+from pipelines.core.lexicon import ASSERTS, cue_stance, find_cues
+from pipelines.learn.counterfactual import (
+    CUE_FORMS,
+    REBUTTALS,
+    SUBSTITUTES,
+    can_rebut,
+    rebut,
+    swap_cue,
+    swappable,
+)
 
 
 def spans(text: str, source: str, claim: str) -> tuple[tuple[int, int], tuple[int, int]]:
@@ -84,3 +92,65 @@ def test_the_choice_of_phrase_is_deterministic():
     a = [swap_cue(text, src, clm, "said", "denies", k) for k in range(40)]
     assert a == [swap_cue(text, src, clm, "said", "denies", k) for k in range(40)]
     assert len({s.text for s in a if s}) == len(SUBSTITUTES[("denies", "past")])
+
+
+def test_every_rebuttal_clause_reads_as_its_stance_after_the_name():
+    """What follows the rebutting source is what ``predict`` reads as its cue (linking.denial_cue)."""
+    for stance, templates in REBUTTALS.items():
+        for template in templates:
+            after = template.split("{source}")[1]
+            cues = [c.stance for c in find_cues(after) if c.stance != ASSERTS]
+            assert cues[:1] == [stance], template
+
+
+@pytest.mark.parametrize(
+    ("text", "source", "claim", "name", "stance", "pick", "expected"),
+    [
+        ("Kyiv said Russia had used the missiles. It was cold.", "Kyiv",
+         "Russia had used the missiles", "Moscow", "denies", 0,
+         "Kyiv said Russia had used the missiles, but Moscow denied it. It was cold."),
+        # the clause goes before the sentence's period, after a short tail
+        ("Kyiv said Russia had used the missiles on Tuesday.", "Kyiv",
+         "Russia had used the missiles", "Moscow", "unconfirmed", 0,
+         "Kyiv said Russia had used the missiles on Tuesday, while Moscow could not confirm it."),
+        # an article opening the name is lower-cased mid-sentence
+        ("Kyiv said that the dam was hit.", "Kyiv", "the dam was hit",
+         "The Foreign Ministry", "denies", 2,
+         "Kyiv said that the dam was hit, which the Foreign Ministry dismissed."),
+    ],
+)  # fmt: skip
+def test_rebut_table(text, source, claim, name, stance, pick, expected):
+    src, clm = spans(text, source, claim)
+    out = rebut(text, src, clm, name, stance, pick)
+    assert out is not None and out.text == expected
+    assert out.text[out.claim[0] : out.claim[1]] == claim  # the claim keeps its offsets
+    assert out.text[out.source[0] : out.source[1]] == source
+    assert out.text[out.rebutter[0] : out.rebutter[1]].lower() == name.lower()
+
+
+@pytest.mark.parametrize(
+    ("text", "source", "claim"),
+    [
+        ("Russia had used the missiles, Kyiv said.", "Kyiv", "Russia had used the missiles"),
+        ("Kyiv said Russia had used the missiles; Moscow was silent.", "Kyiv",
+         "Russia had used the missiles"),  # no period ends the claim's clause
+        ("Kyiv said Russia had used the missiles\nMoscow.", "Kyiv", "Russia had used the missiles"),
+        ("Kyiv said that \"Russia had used the missiles\" and more.", "Kyiv",
+         "Russia had used the missiles"),  # a quote in the tail
+        ("Kyiv said Russia had used the missiles in an attack that lasted well into the night.",
+         "Kyiv", "Russia had used the missiles"),  # more than 40 characters to the period
+    ],
+)  # fmt: skip
+def test_rebut_leaves_other_shapes_alone(text, source, claim):
+    src, clm = spans(text, source, claim)
+    assert rebut(text, src, clm, "Moscow", "denies", 0) is None
+
+
+@pytest.mark.parametrize(
+    ("name", "ok"),
+    [("Moscow", True), ("The Foreign Ministry", True), ("Kremlin spokesman Dmitry Peskov", True),
+     ("He", False), ("They", False), ("officials", False), ("", False),
+     ("A senior official who asked not to be named", False), ('"We', False)],
+)  # fmt: skip
+def test_who_can_rebut(name, ok):
+    assert can_rebut(name) is ok

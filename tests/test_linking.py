@@ -89,17 +89,45 @@ def scored(spans, sid, cid, stance, related, score=0.9):
 
 def test_keep_drops_unrelated_and_gives_each_claim_one_source(spans):
     kept = keep_relations(
+        TEXT,
         [
             scored(spans, "s1", "c1", "unconfirmed", 0.9),
             scored(spans, "s2", "c1", "asserts", 0.6),  # a weaker source for the same claim
             scored(spans, "s2", "c2", "asserts", 0.95),
             scored(spans, "s3", "c2", "unrelated", 0.1),
-        ]
+        ],
     )
     assert [(r.source, r.claim, r.stance) for r in kept] == [
         ("s1", "c1", "unconfirmed"),
         ("s2", "c2", "asserts"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("text", "rated", "kept"),
+    [
+        # the seed's case: a later source rated more related, but only Ukraine's cue binds it
+        ("Ukraine said it could not confirm that Russia had used them, while Washington said so.",
+         [("Ukraine", "unconfirmed", 0.7), ("Washington", "asserts", 0.9)], "Ukraine"),
+        # a rebuttal after the claim: the denier's cue follows its name
+        ("Kyiv said Russia had used them, but Moscow denied it.",
+         [("Kyiv", "asserts", 0.9), ("Moscow", "denies", 0.8)], "Moscow"),
+        # a denial the model reads without a cue of its own in the stretch: relatedness decides
+        ("Kyiv said Russia had used them, and Moscow was furious.",
+         [("Kyiv", "asserts", 0.9), ("Moscow", "denies", 0.8)], "Kyiv"),
+        # two cued sources: the more related one
+        ("Kyiv could not confirm that Russia had used them, and Moscow denied it.",
+         [("Kyiv", "unconfirmed", 0.7), ("Moscow", "denies", 0.8)], "Moscow"),
+    ],
+)  # fmt: skip
+def test_a_source_bound_by_its_own_denial_cue_keeps_the_claim(text, rated, kept):
+    claim = span(text, "Claim", "Russia had used them", "c")
+    pairs = [
+        scored([span(text, "Source", name, name), claim], name, "c", stance, related)
+        for name, stance, related in rated
+    ]
+    (relation,) = keep_relations(text, pairs)
+    assert relation.source == kept
 
 
 @pytest.mark.parametrize(

@@ -49,10 +49,11 @@ from pipelines.core.lexicon import ASSERTS, DENIES, UNCONFIRMED
 from pipelines.core.params import DEFAULT_PARAMS, load_section
 from pipelines.core.stagelog import stage
 from pipelines.core.text import relation_context, split_sentences
-from pipelines.learn.counterfactual import swap_cue
+from pipelines.learn.counterfactual import can_rebut, rebut, swap_cue
 from pipelines.learn.dataset_rows import (
     BUILD_PARAMS_FILE,
     GENERATED,
+    REBUTTAL_ORIGIN,
     stance_features,
     stance_row,
     tagger_features,
@@ -93,6 +94,7 @@ class BuildParams:
     context_chars: int
     body_chars: int
     cue_swaps: bool
+    rebuttals: bool
 
     def validate(self) -> None:
         for name in ("validation_fraction", "annotations_test_fraction"):
@@ -246,6 +248,46 @@ def swapped_pairs(
     return out
 
 
+def rebuttal_pairs(
+    doc: Document, ann: AnnotationSet, seed: int, context_chars: int
+) -> list[StancePair]:
+    """Generated pairs: each plain ``asserts`` relation that ends its sentence once more, with a
+    clause in which another of the article's named sources denies or will not confirm the claim
+    (:func:`pipelines.learn.counterfactual.rebut`). Two pairs come from each: the new source's
+    (``denies``/``unconfirmed``) and the original source's, still ``asserts``, in the same text:
+    news passages often hold both, and each source's stance is its own."""
+    text = doc.article.text
+    spans = {s.id: s for s in ann.spans}
+    names = sorted(
+        {s.text.strip() for s in ann.spans if s.label == "Source" and can_rebut(s.text.strip())}
+    )
+    out = []
+    for r in ann.relations:
+        if r.stance != ASSERTS:
+            continue
+        src, clm = spans[r.source], spans[r.claim]
+        own = src.text.strip().lower()
+        others = [n for n in names if n.lower() not in own and own not in n.lower()]
+        if not others:
+            continue
+        pair_id = f"{doc.article.id}:{ann.annotator}:{src.id}:{clm.id}:rebut"
+        stance = DENIES if unit_hash(seed, "rebut", pair_id) < 0.5 else UNCONFIRMED
+        pick = int(unit_hash(seed, "clause", pair_id) * 1_000_000)
+        name = others[int(unit_hash(seed, "rebutter", pair_id) * len(others))]
+        reb = rebut(text, (src.start, src.end), (clm.start, clm.end), name, stance, pick)
+        if reb is None:
+            continue
+        origin = f"{REBUTTAL_ORIGIN}{ann.origin or doc.article.id}"
+        for source, label in ((reb.rebutter, stance), (reb.source, ASSERTS)):
+            out.append(
+                _pair(
+                    reb.text, source, reb.claim, label, f"{pair_id}:{label}", doc.article.id,
+                    origin, context_chars,
+                )
+            )  # fmt: skip
+    return out
+
+
 def select_sentences(
     claim: str, sentences: Sequence[str], scores: Sequence[float], max_chars: int
 ) -> str:
@@ -374,6 +416,12 @@ def _add_documents(
                 swaps = swapped_pairs(doc, primary, p.seed, p.context_chars)
                 srows += [stance_row(pr, subset, primary.annotator, generated=True) for pr in swaps]
                 counts["generated_cue_swaps"] += len(swaps)
+            if p.rebuttals:
+                rebuttals = rebuttal_pairs(doc, primary, p.seed, p.context_chars)
+                srows += [
+                    stance_row(pr, subset, primary.annotator, generated=True) for pr in rebuttals
+                ]
+                counts["generated_rebuttals"] += len(rebuttals)
             out.pool_stance.extend(srows)
             out.pool_tagger.append(trow)
             counts["unused_other_annotators"] += len(others)
@@ -457,6 +505,25 @@ def collect(
     return Collected(stance_splits, tagger_splits, out.counts)
 
 
+# What the tagger rows depend on: its card and build_params.json list only these, so a change
+# to the stance pairs alone leaves the tagger dataset, and so its training, as it was (DVC).
+TAGGER_PARAMS = ("seed", "validation_fraction", "annotations_test_fraction")
+STANCE_ONLY_COUNTS = ("generated_", "stance_")
+
+
+def kind_params(kind: str, p: BuildParams) -> dict[str, Any]:
+    """The build parameters a dataset of ``kind`` depends on (all of them for ``stance``)."""
+    params = asdict(p)
+    return params if kind == "stance" else {k: params[k] for k in TAGGER_PARAMS}
+
+
+def kind_counts(kind: str, counts: Counter[str]) -> Counter[str]:
+    """The build counts about a dataset of ``kind`` (the stance pairs' only in its own card)."""
+    if kind == "stance":
+        return counts
+    return Counter({k: v for k, v in counts.items() if not k.startswith(STANCE_ONLY_COUNTS)})
+
+
 def _counts_cell(counts: Counter[str]) -> str:
     return ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "-"
 
@@ -494,9 +561,9 @@ def dataset_readme(
     lines += ["", "## Provenance", "", "| input | sha256 |", "|---|---|"]
     lines += [f"| {path} | {digest} |" for path, digest in sorted(inputs.items())]
     lines += ["", "## Build parameters", ""]
-    lines += [f"- {k}: {v}" for k, v in p.__dict__.items()]
+    lines += [f"- {k}: {v}" for k, v in kind_params(kind, p).items()]
     lines += ["", "## Counts", ""]
-    lines += [f"- {k}: {v}" for k, v in sorted(counts.items())]
+    lines += [f"- {k}: {v}" for k, v in sorted(kind_counts(kind, counts).items())]
     if kind == "stance":
         lines += [
             "",
@@ -512,7 +579,11 @@ def dataset_readme(
             "  *generated* above): each plain `asserts` relation of a training article whose reporting verb",
             '  can be swapped ("X said Y" -> "X denied Y" / "X could not confirm Y") appears once',
             "  more with the swapped cue and the stance the lexicon gives it (pipelines.learn.counterfactual).",
-            "  They are made from training and validation articles only and never reach a test split.",
+            "- **Generated rebuttals** (origin `generated:rebuttal:...`): each plain `asserts` relation",
+            "  ending its sentence once more with a clause in which another named source of the article",
+            '  answers ("X said Y." -> "X said Y, but Z denied it."): Z\'s pair `denies`/`unconfirmed`,',
+            "  X's pair still `asserts`, both in the same text (pipelines.learn.counterfactual.rebut).",
+            "  Generated examples are made from training and validation articles only and never reach a test split.",
             "- FNC-1/Emergent: headline = claim; long bodies are cut to the sentences most similar to the",
             f"  headline (TF-IDF) within {p.body_chars} characters.",
         ]
@@ -542,13 +613,13 @@ def _annotations(path: Path) -> Iterator[Document]:
         yield from read_documents(path)
 
 
-def save(dataset: Any, card: str, p: BuildParams, out: Path) -> None:
+def save(dataset: Any, card: str, params: dict[str, Any], out: Path) -> None:
     """Save atomically: built in a temporary folder that replaces ``out`` when complete."""
     with atomic_dir(out) as tmp:
         # one shard per split: an empty split saved with 0 shards cannot be loaded back (datasets 5.2)
         dataset.save_to_disk(str(tmp), num_shards=dict.fromkeys(dataset, 1))
         write_text(tmp / "README.md", card)
-        write_json(tmp / BUILD_PARAMS_FILE, asdict(p), indent=2, sort_keys=True)
+        write_json(tmp / BUILD_PARAMS_FILE, params, indent=2, sort_keys=True)
 
 
 def command(
@@ -587,7 +658,7 @@ def command(
             ("tagger", collected.tagger, tagger_features()),
         ):
             card = dataset_readme(kind, splits, inputs, p, collected.counts)
-            save(to_dataset_dict(splits, features), card, p, out / kind)
+            save(to_dataset_dict(splits, features), card, kind_params(kind, p), out / kind)
             counts.update(
                 {
                     f"{kind}_{s}": len(rows)

@@ -19,6 +19,12 @@ Rules (each has a test):
 * The new stance is the lexicon's reading of the new cue (:func:`pipelines.core.lexicon.cue_stance`),
   so the generated labels follow the same rules as the gold ones; the table is tested for it.
 
+**Rebuttals** (:func:`rebut`): "X said CLAIM." becomes "X said CLAIM, but Y denied it.", Y
+another named source of the article. News passages often hold two sources with different
+stances on one claim (the seed article: Ukraine could not confirm what Washington asserted), and
+a model trained on one-source sentences gives the second source the first one's cue. Both pairs
+are kept: Y's with the clause's stance, X's still ``asserts``.
+
 Generated examples are marked ``generated`` in the dataset and never reach a test split.
 """
 
@@ -259,9 +265,68 @@ SUBSTITUTES: dict[tuple[str, str], tuple[str, ...]] = {
         "saying there was no indication",
     ),
 }
+# Rebuttals: a second source answers the claim in a clause appended to its sentence. ``{source}``
+# is that source's name; the words after it read as the stance in the lexicon (tested).
+REBUTTALS: dict[str, tuple[str, ...]] = {
+    DENIES: (
+        ", but {source} denied it",
+        ", but {source} rejected that",
+        ", which {source} dismissed",
+        ", but {source} disputed that",
+        ", a claim {source} denied",
+        ", a charge {source} rejected",
+    ),
+    UNCONFIRMED: (
+        ", while {source} could not confirm it",
+        ", but {source} said it could not verify that",
+        ", though {source} declined to confirm it",
+        ", but {source} said it had no evidence of that",
+        ", which {source} would not confirm",
+        ", though {source} said it was too early to say",
+    ),
+}
+MAX_NAME_WORDS = (
+    6  # a rebutting source's name: "the Foreign Ministry", "Kremlin spokesman Dmitry Peskov"
+)
+_PRONOUNS = frozenset(
+    [
+        "he",
+        "she",
+        "they",
+        "it",
+        "we",
+        "i",
+        "you",
+        "his",
+        "her",
+        "their",
+        "its",
+        "this",
+        "that",
+        "these",
+        "those",
+        "who",
+        "which",
+        "one",
+    ]
+)
+_ARTICLES = frozenset(("The", "A", "An"))
+_SENTENCE_TAIL = re.compile(r'[^\n.;:!?"“”]{0,40}(?=\.)')  # claim end .. its sentence's period
 MAX_GAP = 60  # characters between the source's end and the claim's start
 MAX_AFTER_CUE = 12  # characters between the cue and the claim ("that", a comma, a colon)
 _THAT = re.compile(r"^that\s+", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Rebuttal:
+    """A text with a rebutting clause after the claim: ``source`` and ``claim`` keep their offsets
+    (the clause follows both), ``rebutter`` is the second source's name inside the clause."""
+
+    text: str
+    source: tuple[int, int]
+    claim: tuple[int, int]
+    rebutter: tuple[int, int]
+    stance: str
 
 
 @dataclass(frozen=True)
@@ -330,5 +395,58 @@ def swap_cue(
         source=source,
         claim=(new_claim_start, new_claim_start + len(claim_text)),
         cue=(cue_start, cue_start + len(phrase)),
+        stance=stance,
+    )
+
+
+def can_rebut(name: str) -> bool:
+    """Whether a Source's text can stand alone as the rebutting source of another claim: a name
+    or noun phrase of at most ``MAX_NAME_WORDS`` words with a capital, not a pronoun ("He" only
+    means something where it was written), on one line and without quotes."""
+    words = name.split()
+    return (
+        0 < len(words) <= MAX_NAME_WORDS
+        and name[0].isupper()
+        and words[0].lower() not in _PRONOUNS
+        and not any(ch in name for ch in '\n"“”«»')
+    )
+
+
+def rebut(
+    text: str,
+    source: tuple[int, int],
+    claim: tuple[int, int],
+    rebutter: str,
+    stance: str,
+    pick: int,
+) -> Rebuttal | None:
+    """Append to an attribution's sentence a clause in which ``rebutter`` denies or will not
+    confirm the claim: "X said CLAIM." -> "X said CLAIM, but Y denied it."
+
+    Only the canonical order (source, a short cue, the claim, all on one line) with the claim
+    near its sentence's end is rewritten: the clause goes before the period, after at most 40
+    characters of plain words ("... on Tuesday"). ``pick`` chooses the clause
+    (deterministic). The original relation keeps its stance: X still asserts the claim, and a
+    model has to tell the two sources' stances apart in one context.
+    """
+    if not source[1] <= claim[0] or claim[0] - source[1] > MAX_GAP:
+        return None
+    ending = _SENTENCE_TAIL.match(text, claim[1])
+    if "\n" in text[source[1] : claim[0]] or ending is None:
+        return None
+    if not can_rebut(rebutter):
+        return None
+    first, _, rest = rebutter.partition(" ")
+    if first in _ARTICLES and rest:  # mid-sentence: "but the ministry denied it"
+        rebutter = f"{first.lower()} {rest}"
+    templates = REBUTTALS[stance]
+    head, tail = templates[pick % len(templates)].split("{source}")
+    at = ending.end()
+    start = at + len(head)
+    return Rebuttal(
+        text=text[:at] + head + rebutter + tail + text[at:],
+        source=source,
+        claim=claim,
+        rebutter=(start, start + len(rebutter)),
         stance=stance,
     )

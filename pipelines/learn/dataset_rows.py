@@ -62,6 +62,9 @@ TAGGER_COLUMNS: dict[str, str] = {
 
 BUILD_PARAMS_FILE = "build_params.json"  # beside each dataset: what trainers must reproduce
 GENERATED = "generated"  # origin prefix of examples made by the project, not annotated
+REBUTTAL_ORIGIN = (
+    f"{GENERATED}:rebuttal:"  # generated two-source passages (build_dataset.rebuttal_pairs)
+)
 
 
 def stance_row(

@@ -37,7 +37,7 @@ import typer
 from pipelines.core.io import write_json
 from pipelines.core.stagelog import log
 from pipelines.core.text import CLM_CLOSE, CLM_OPEN, MARKERS
-from pipelines.learn.dataset_rows import read_build_params
+from pipelines.learn.dataset_rows import REBUTTAL_ORIGIN, read_build_params
 from pipelines.learn.train import (
     TaskSpec,
     TrainParams,
@@ -51,7 +51,8 @@ from pipelines.models.encoding import STANCE_LABELS, encode_pairs
 from pipelines.models.relatedness import FILE as RELATEDNESS_FILE
 from pipelines.models.relatedness import DocumentFrequency, RelatednessModel, feature_matrix
 
-KINDS = ("relation", "generated", "fnc1", "emergent")
+KINDS = ("relation", "generated", "rebuttal", "fnc1", "emergent")
+RELATION_KINDS = ("relation", "generated", "rebuttal")  # Source->Claim pairs, marked in context
 HEADLINE_KINDS = ("fnc1", "emergent")
 UNRELATED = "unrelated"
 
@@ -84,8 +85,10 @@ class StanceParams(TrainParams):
 
 
 def kind_of(row: dict[str, Any]) -> str:
+    """The sample group of a row: ``rebuttal`` (generated two-source passages), ``generated``
+    (cue swaps), ``fnc1``/``emergent`` (headline/body) or ``relation`` (annotated)."""
     if row.get("generated"):
-        return "generated"
+        return "rebuttal" if row["origin"].startswith(REBUTTAL_ORIGIN) else "generated"
     for kind in HEADLINE_KINDS:
         if row["subset"].startswith(kind):
             return kind
@@ -116,12 +119,15 @@ def strip_markers(context: str, markers: Sequence[str]) -> str:
 def variant(row: dict[str, Any], variants: dict[str, float], draw: float) -> dict[str, Any]:
     """A relation pair as ``classify`` may see it: claim unmarked (it was paraphrased), or no
     markers and no source at all; ``draw`` in [0, 1) picks (seeded by the caller)."""
-    if kind_of(row) not in ("relation", "generated") or row["source"] is None:
+    kind = kind_of(row)
+    if kind not in RELATION_KINDS or row["source"] is None:
         return row
     source_only = variants.get("source_only", 0.0)
     if draw < source_only:
         return {**row, "context": strip_markers(row["context"], (CLM_OPEN, CLM_CLOSE))}
-    if draw < source_only + variants.get("plain", 0.0) and row["stance"] != 3:
+    # a rebuttal's context holds two sources: without the markers its label would be a guess
+    plain = draw < source_only + variants.get("plain", 0.0)
+    if plain and row["stance"] != 3 and kind != "rebuttal":
         return {**row, "context": strip_markers(row["context"], MARKERS), "source": None}
     return row
 
@@ -332,7 +338,7 @@ def calibrate(
     val = data["validation"].to_list()
     unrelated = STANCE_LABELS.index(UNRELATED)
     groups = {
-        "relation": ([r for r in val if kind_of(r) in ("relation", "generated")], [0, 1, 2, 3]),
+        "relation": ([r for r in val if kind_of(r) in RELATION_KINDS], [0, 1, 2, 3]),
         "headline": (
             [r for r in val if kind_of(r) in HEADLINE_KINDS and r["stance"] != unrelated],
             [0, 1, 2],

@@ -89,7 +89,7 @@ def link(
         Scored(cand, label, scores[label], 1.0 - scores.get(UNRELATED, 0.0))
         for cand, (label, scores) in zip(candidates, labels, strict=True)
     ]
-    relations = keep_relations(scored)
+    relations = keep_relations(text, scored)
     return spans + add_denials(text, spans, relations), relations
 
 

@@ -13,8 +13,11 @@ Pure functions over the document model; the models run in :mod:`pipelines.use.pr
   paragraph's first Claim. Found with sorted offsets and bisection, so a long article costs
   time in proportion to its length.
 * **Keeping**: a pair the stance model calls ``unrelated`` is dropped, and a Claim keeps only
-  its most likely Source (a claim is attributed to one source; the rare exceptions cost less
-  than the pairs it removes).
+  one Source (a claim is attributed to one source; the rare exceptions cost less than the pairs
+  it removes): one that denies or withholds support through its own cue (:func:`denial_cue`
+  finds the cue in their stretch) before any other, else the most likely. "Ukraine said it
+  could not confirm that X, while Washington said Y": the model may rate Washington as related
+  to X too, but only Ukraine's cue binds a source to X.
 * **Denial cues**: a relation that denies or withholds support gets a Denial span on the
   lexicon cue (:func:`pipelines.core.lexicon.find_cues`) between its Source and its Claim, or
   right after the Source when the claim comes first ("..., the ministry denied"). The span
@@ -94,16 +97,26 @@ class Scored:
     related: float  # 1 - P(unrelated)
 
 
-def keep_relations(scored: Sequence[Scored]) -> list[Relation]:
-    """Drop ``unrelated`` pairs; each Claim keeps its most likely Source."""
-    best: dict[str, Scored] = {}
+def keep_relations(text: str, scored: Sequence[Scored]) -> list[Relation]:
+    """Drop ``unrelated`` pairs; each Claim keeps one Source: a denying or non-confirming one
+    whose cue lies in their stretch first, else the most likely (module docstring)."""
+
+    def rank(s: Scored) -> tuple[bool, float]:
+        source, claim = s.candidate.source, s.candidate.claim
+        cued = s.stance != ASSERTS and denial_cue(text, source, claim) is not None
+        return cued, s.related
+
+    best: dict[str, tuple[tuple[bool, float], Scored]] = {}
     for s in scored:
         if s.stance == UNRELATED:
             continue
-        held = best.get(s.candidate.claim.id)
-        if held is None or s.related > held.related:
-            best[s.candidate.claim.id] = s
-    kept = sorted(best.values(), key=lambda s: (s.candidate.source.start, s.candidate.claim.start))
+        key, held = rank(s), best.get(s.candidate.claim.id)
+        if held is None or key > held[0]:
+            best[s.candidate.claim.id] = (key, s)
+    kept = sorted(
+        (s for _, s in best.values()),
+        key=lambda s: (s.candidate.source.start, s.candidate.claim.start),
+    )
     return [
         Relation(s.candidate.source.id, s.candidate.claim.id, s.stance, score=round(s.score, 6))
         for s in kept
