@@ -45,7 +45,8 @@ def row(subset="polnear_train", stance=0, generated=False, **kw):
 
 def test_kinds():
     assert kind_of(row()) == "relation" and kind_of(row("annotations")) == "relation"
-    assert kind_of(row(generated=True)) == "generated"
+    assert kind_of(row(generated=True, origin="generated:cue-swap:a1")) == "generated"
+    assert kind_of(row(generated=True, origin="generated:rebuttal:a1")) == "rebuttal"
     assert kind_of(row("fnc1_train")) == "fnc1" and kind_of(row("emergent_train")) == "emergent"
 
 
@@ -82,6 +83,10 @@ def test_variants_unmark_the_claim_or_everything():
     # an unrelated pair has no meaning without its markers: never made plain
     assert variant(row(stance=UNRELATED), {"plain": 1.0}, 0.5)["source"] == "The ministry"
     assert variant(row("fnc1_train"), {"plain": 1.0}, 0.5) == row("fnc1_train")
+    # nor a rebuttal: its context holds two sources with different stances
+    rebuttal = row(generated=True, origin="generated:rebuttal:a1")
+    assert variant(rebuttal, {"plain": 1.0}, 0.5)["source"] == "The ministry"
+    assert CLM_OPEN not in variant(rebuttal, {"source_only": 1.0}, 0.5)["context"]
 
 
 def test_biases_lift_a_rare_class_on_validation():

@@ -88,7 +88,7 @@ def kind_of(row: dict[str, Any]) -> str:
     """The sample group of a row: ``rebuttal`` (generated two-source passages), ``generated``
     (cue swaps), ``fnc1``/``emergent`` (headline/body) or ``relation`` (annotated)."""
     if row.get("generated"):
-        return "rebuttal" if row["origin"].startswith(REBUTTAL_ORIGIN) else "generated"
+        return "rebuttal" if row.get("origin", "").startswith(REBUTTAL_ORIGIN) else "generated"
     for kind in HEADLINE_KINDS:
         if row["subset"].startswith(kind):
             return kind
