@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("claimtrace.runtime")  # under the stage logs' handler
 
 RUNTIMES: tuple[str, ...] = ("torch", "onnx", "onnx-int8")
 CACHE_ENV = "CLAIMTRACE_CACHE"
