@@ -117,6 +117,9 @@ def test_every_rebuttal_clause_reads_as_its_stance_after_the_name():
         ("Kyiv said that the dam was hit.", "Kyiv", "the dam was hit",
          "The Foreign Ministry", "denies", 2,
          "Kyiv said that the dam was hit, which the Foreign Ministry dismissed."),
+        ("Kyiv said that the dam was hit at dawn.", "Kyiv", "the dam was hit",
+         "Several observers", "denies", 0,
+         "Kyiv said that the dam was hit at dawn, but several observers denied it."),
     ],
 )  # fmt: skip
 def test_rebut_table(text, source, claim, name, stance, pick, expected):
@@ -139,6 +142,9 @@ def test_rebut_table(text, source, claim, name, stance, pick, expected):
          "Russia had used the missiles"),  # a quote in the tail
         ("Kyiv said Russia had used the missiles in an attack that lasted well into the night.",
          "Kyiv", "Russia had used the missiles"),  # more than 40 characters to the period
+        ("Kyiv said Russia had used the missiles against U.S. allies.", "Kyiv",
+         "Russia had used the missiles"),  # "U.S." ends no sentence
+        ("Kyiv weighed in on the deal.", "Kyiv", "the deal"),  # not a proposition
     ],
 )  # fmt: skip
 def test_rebut_leaves_other_shapes_alone(text, source, claim):

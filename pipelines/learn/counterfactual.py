@@ -310,8 +310,10 @@ _PRONOUNS = frozenset(
         "one",
     ]
 )
-_ARTICLES = frozenset(("The", "A", "An"))
-_SENTENCE_TAIL = re.compile(r'[^\n.;:!?"“”]{0,40}(?=\.)')  # claim end .. its sentence's period
+_DETERMINERS = frozenset(("The", "A", "An", "Some", "Several", "Many", "Most", "Other", "Both"))
+MIN_CLAIM_WORDS = 4  # a rebutted claim is a proposition ("the vote was rigged"), not "the deal"
+# from a claim's end to its sentence's period: plain words, no other period ("U.S.", "3.5")
+_SENTENCE_TAIL = re.compile(r'[^\n.;:!?"“”]{0,40}(?=\.(?:\s|$))')
 MAX_GAP = 60  # characters between the source's end and the claim's start
 MAX_AFTER_CUE = 12  # characters between the cue and the claim ("that", a comma, a colon)
 _THAT = re.compile(r"^that\s+", re.IGNORECASE)
@@ -423,8 +425,8 @@ def rebut(
     """Append to an attribution's sentence a clause in which ``rebutter`` denies or will not
     confirm the claim: "X said CLAIM." -> "X said CLAIM, but Y denied it."
 
-    Only the canonical order (source, a short cue, the claim, all on one line) with the claim
-    near its sentence's end is rewritten: the clause goes before the period, after at most 40
+    Only the canonical order (source, a short cue, the claim of at least ``MIN_CLAIM_WORDS``
+    words, all on one line) with the claim near its sentence's end is rewritten: the clause goes before the period, after at most 40
     characters of plain words ("... on Tuesday"). ``pick`` chooses the clause
     (deterministic). The original relation keeps its stance: X still asserts the claim, and a
     model has to tell the two sources' stances apart in one context.
@@ -434,10 +436,10 @@ def rebut(
     ending = _SENTENCE_TAIL.match(text, claim[1])
     if "\n" in text[source[1] : claim[0]] or ending is None:
         return None
-    if not can_rebut(rebutter):
+    if not can_rebut(rebutter) or len(text[claim[0] : claim[1]].split()) < MIN_CLAIM_WORDS:
         return None
     first, _, rest = rebutter.partition(" ")
-    if first in _ARTICLES and rest:  # mid-sentence: "but the ministry denied it"
+    if first in _DETERMINERS and rest:  # mid-sentence: "but the ministry denied it"
         rebutter = f"{first.lower()} {rest}"
     templates = REBUTTALS[stance]
     head, tail = templates[pick % len(templates)].split("{source}")
