@@ -156,7 +156,8 @@ def test_rebut_leaves_other_shapes_alone(text, source, claim):
     ("name", "ok"),
     [("Moscow", True), ("The Foreign Ministry", True), ("Kremlin spokesman Dmitry Peskov", True),
      ("He", False), ("They", False), ("officials", False), ("", False),
-     ("A senior official who asked not to be named", False), ('"We', False)],
+     ("A senior official who asked not to be named", False), ('"We', False),
+     ("Sen. Ted Cruz", False)],
 )  # fmt: skip
 def test_who_can_rebut(name, ok):
     assert can_rebut(name) is ok

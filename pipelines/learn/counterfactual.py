@@ -404,13 +404,14 @@ def swap_cue(
 def can_rebut(name: str) -> bool:
     """Whether a Source's text can stand alone as the rebutting source of another claim: a name
     or noun phrase of at most ``MAX_NAME_WORDS`` words with a capital, not a pronoun ("He" only
-    means something where it was written), on one line and without quotes."""
+    means something where it was written), on one line, without quotes, and without a period
+    ("Sen. Cruz": the context's sentence would end at it, cutting the clause off)."""
     words = name.split()
     return (
         0 < len(words) <= MAX_NAME_WORDS
         and name[0].isupper()
         and words[0].lower() not in _PRONOUNS
-        and not any(ch in name for ch in '\n"“”«»')
+        and not any(ch in name for ch in '\n.;"“”«»')
     )
 
 
